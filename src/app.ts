@@ -1,0 +1,134 @@
+import { Hono } from "hono";
+import { routePath } from "hono/route";
+import { HTTPException } from "hono/http-exception";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { ApiError, StoreUnavailableError } from "./errors.ts";
+import type { OverrideLookup } from "./limiter/resolve.ts";
+import type { Logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import { createCheckRoutes } from "./routes/check.ts";
+import { createHealthRoutes } from "./routes/health.ts";
+import type { Store } from "./store/types.ts";
+
+/** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  metrics: Metrics;
+  logger: Logger;
+  overrides: OverrideLookup;
+  /** Time source for durations, in ms. @default {performance.now} */
+  clock?: Clock;
+}
+
+/** Builds the HTTP application of one node. */
+export function createApp(deps: AppDeps): Hono {
+  const { config, store, metrics, logger } = deps;
+  const clock = deps.clock ?? (() => performance.now());
+  const app = new Hono();
+
+  app.use(async function httpMetrics(c, next) {
+    const started = clock();
+    await next();
+    const matched = routePath(c, -1);
+    const labels = {
+      method: c.req.method,
+      route: matched === "/*" ? "unmatched" : matched,
+      status: String(c.res.status),
+    };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, (clock() - started) / 1000);
+  });
+
+  app.route(
+    "/",
+    createCheckRoutes({
+      store,
+      metrics,
+      overrides: deps.overrides,
+      defaults: {
+        limit: config.defaultLimit,
+        windowMs: config.defaultWindowMs,
+        algorithm: config.defaultAlgorithm,
+      },
+    }),
+  );
+  app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
+  app.get("/metrics", async (c) => {
+    const text = await metrics.render();
+    return c.body(text, 200, { "Content-Type": metrics.contentType });
+  });
+
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length > 0) {
+      const error = new ApiError(
+        405,
+        "method_not_allowed",
+        `Method ${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}`,
+        { headers: { Allow: allow.join(", ") } },
+      );
+      return c.json(error.toBody(), 405, error.headers);
+    }
+    const error = new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
+    return c.json(error.toBody(), 404);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) {
+      return c.json(error.toBody(), error.status as 400, error.headers);
+    }
+    if (error instanceof StoreUnavailableError) {
+      metrics.storeErrors.inc({ kind: "unavailable" });
+      const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
+      return c.json(body.toBody(), 503, { "Retry-After": "1" });
+    }
+    if (error instanceof HTTPException) {
+      const body = new ApiError(error.status, "http_error", error.message || "Request rejected");
+      return c.json(body.toBody(), error.status);
+    }
+    logger.error("unhandled_error", {
+      method: c.req.method,
+      path: c.req.path,
+      error: error instanceof Error ? error.message : String(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    const body = new ApiError(500, "internal_error", "Internal server error");
+    return c.json(body.toBody(), 500);
+  });
+
+  return app;
+}
+
+const patternCache = new Map<string, RegExp>();
+
+function patternToRegExp(path: string): RegExp {
+  let re = patternCache.get(path);
+  if (re === undefined) {
+    const source = path
+      .split("/")
+      .map((segment) =>
+        segment.startsWith(":")
+          ? "[^/]+"
+          : segment === "*"
+          ? ".*"
+          : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      )
+      .join("/");
+    re = new RegExp(`^${source}/?$`);
+    patternCache.set(path, re);
+  }
+  return re;
+}
+
+/** Methods that have a route matching `path`, for a 405's `Allow` header. */
+export function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    if (route.method === "ALL" || route.path === "/*") continue;
+    if (patternToRegExp(route.path).test(path)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}

@@ -1,0 +1,236 @@
+import { z } from "zod";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
+
+/** How `/check` answers while the store (Redis) cannot be reached. */
+export const FAILURE_MODES = ["open", "closed", "local"] as const;
+/** One of {@linkcode FAILURE_MODES}. */
+export type FailureMode = typeof FAILURE_MODES[number];
+
+/** The service's settings, parsed from `RATELIMITER_*` environment variables. */
+export interface Config {
+  /** Redis URL; `undefined` runs one node on the embedded in-memory store. */
+  redisUrl: string | undefined;
+  /** This node's id, unique in the cluster. */
+  nodeId: string;
+  /** Host name other nodes and operators reach this node at. */
+  nodeHost: string;
+  /** Port the node listens on and advertises. */
+  nodePort: number;
+  /** Interface the HTTP server binds to. */
+  listenHost: string;
+  /** Limit applied when neither an override nor the request names one. */
+  defaultLimit: number;
+  /** Window in milliseconds applied when neither an override nor the request names one. */
+  defaultWindowMs: number;
+  /** Algorithm applied when neither an override nor the request names one. */
+  defaultAlgorithm: Algorithm;
+  /** A node whose last heartbeat is older than this is `Down`. */
+  nodeTtlSeconds: number;
+  /** How often a node refreshes its registration; below {@linkcode Config.nodeTtlSeconds}. */
+  nodeHeartbeatSeconds: number;
+  /** Minimum level of log lines written. */
+  logLevel: LogLevel;
+  /** Prefix of every Redis key the service writes; no braces. */
+  keyPrefix: string;
+  /** Bearer token required by state-changing `/api` calls; `undefined` leaves them open. */
+  adminToken: string | undefined;
+  /** Whether `GET /api/*` also requires the admin token. */
+  adminReadAuth: boolean;
+  /** Deadline of every store call in milliseconds. */
+  storeTimeoutMs: number;
+  /** What `/check` does while the store is unreachable. */
+  failureMode: FailureMode;
+  /** How long a shutdown waits for in-flight requests, in milliseconds. */
+  shutdownGraceMs: number;
+  /** Most rate-limit keys the embedded store holds before evicting the least recently used. */
+  memoryMaxKeys: number;
+}
+
+/** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
+export class ConfigError extends Error {
+  /** One entry per bad variable. */
+  readonly issues: string[];
+  constructor(issues: string[]) {
+    super(`Invalid configuration: ${issues.join("; ")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+const PREFIX = "RATELIMITER_";
+
+function describe(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+/** An integer variable in `[min, max]`. */
+function int(min: number, max: number, fallback: number) {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw === "") return fallback;
+    const value = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected an integer from ${min} to ${max}, received ${describe(raw)}`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function oneOf<const T extends readonly string[]>(values: T, fallback: T[number]) {
+  return z.string().optional().transform((raw, ctx): T[number] => {
+    if (raw === undefined || raw === "") return fallback;
+    const value = raw.trim().toLowerCase();
+    if (!(values as readonly string[]).includes(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected one of ${values.join(", ")}, received ${describe(raw)}`,
+      });
+      return z.NEVER;
+    }
+    return value as T[number];
+  });
+}
+
+function bool(fallback: boolean) {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw === "") return fallback;
+    const value = raw.trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(value)) return true;
+    if (["false", "0", "no", "off"].includes(value)) return false;
+    ctx.addIssue({ code: "custom", message: `expected true or false, received ${describe(raw)}` });
+    return z.NEVER;
+  });
+}
+
+function text(pattern: RegExp, expected: string) {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw === "") return undefined;
+    if (!pattern.test(raw)) {
+      ctx.addIssue({ code: "custom", message: `expected ${expected}, received ${describe(raw)}` });
+      return z.NEVER;
+    }
+    return raw;
+  });
+}
+
+function redisUrl() {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === "") return undefined;
+    let url: URL | undefined;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:")) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a redis:// or rediss:// URL, received ${describe(redactUrl(raw))}`,
+      });
+      return z.NEVER;
+    }
+    return raw.trim();
+  });
+}
+
+const DAY_MS = 86_400_000;
+
+/** The zod schema over the raw environment; keys are the variable names without the prefix. */
+const envSchema = z.object({
+  REDIS_URL: redisUrl(),
+  NODE_ID: text(/^[A-Za-z0-9._:-]{1,128}$/, "1 to 128 characters of A-Z a-z 0-9 . _ : -"),
+  NODE_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
+  NODE_PORT: int(1, 65535, 8000),
+  LISTEN_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
+  DEFAULT_LIMIT: int(1, 1_000_000, 100),
+  DEFAULT_WINDOW_MS: int(1, 30 * DAY_MS, 60_000),
+  DEFAULT_ALGORITHM: oneOf(ALGORITHMS, "sliding_log"),
+  NODE_TTL_SECONDS: int(1, 86_400, 30),
+  NODE_HEARTBEAT_SECONDS: int(1, 86_400, 10),
+  LOG_LEVEL: oneOf(LOG_LEVELS, "info"),
+  KEY_PREFIX: text(/^[A-Za-z0-9._:-]{1,32}$/, "1 to 32 characters of A-Z a-z 0-9 . _ : -"),
+  ADMIN_TOKEN: text(/^[\x21-\x7e]{16,512}$/, "16 to 512 printable ASCII characters"),
+  ADMIN_READ_AUTH: bool(false),
+  STORE_TIMEOUT_MS: int(1, 60_000, 100),
+  FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
+  SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
+  MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
+});
+
+/** Options for {@linkcode parseConfig}. */
+export interface ParseConfigOptions {
+  /** This machine's host name, used to derive the default node id. @default {"localhost"} */
+  hostname?: string;
+}
+
+/**
+ * Parses the service's configuration from environment variables (`RATELIMITER_*`).
+ *
+ * Throws a {@linkcode ConfigError} naming every bad variable, the value received and what was
+ * expected. Reads nothing but `env`.
+ */
+export function parseConfig(
+  env: Record<string, string | undefined>,
+  options: ParseConfigOptions = {},
+): Config {
+  const raw: Record<string, string | undefined> = {};
+  for (const name of Object.keys(envSchema.shape)) raw[name] = env[PREFIX + name];
+  const result = envSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) =>
+        `Cannot parse "${PREFIX}${String(issue.path[0])}": ${issue.message}`
+      ),
+    );
+  }
+  const e = result.data;
+  const issues: string[] = [];
+  if (e.NODE_HEARTBEAT_SECONDS >= e.NODE_TTL_SECONDS) {
+    issues.push(
+      `Cannot use "${PREFIX}NODE_HEARTBEAT_SECONDS": expected a value below ` +
+        `${PREFIX}NODE_TTL_SECONDS (${e.NODE_TTL_SECONDS}), received ${e.NODE_HEARTBEAT_SECONDS}`,
+    );
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  const hostname = sanitizeId(options.hostname ?? "localhost");
+  return {
+    redisUrl: e.REDIS_URL,
+    nodeId: e.NODE_ID ?? `${hostname}-${e.NODE_PORT}`,
+    nodeHost: e.NODE_HOST ?? "localhost",
+    nodePort: e.NODE_PORT,
+    listenHost: e.LISTEN_HOST ?? "0.0.0.0",
+    defaultLimit: e.DEFAULT_LIMIT,
+    defaultWindowMs: e.DEFAULT_WINDOW_MS,
+    defaultAlgorithm: e.DEFAULT_ALGORITHM,
+    nodeTtlSeconds: e.NODE_TTL_SECONDS,
+    nodeHeartbeatSeconds: e.NODE_HEARTBEAT_SECONDS,
+    logLevel: e.LOG_LEVEL,
+    keyPrefix: e.KEY_PREFIX ?? "rl",
+    adminToken: e.ADMIN_TOKEN,
+    adminReadAuth: e.ADMIN_READ_AUTH,
+    storeTimeoutMs: e.STORE_TIMEOUT_MS,
+    failureMode: e.FAILURE_MODE,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    memoryMaxKeys: e.MEMORY_MAX_KEYS,
+  };
+}
+
+function sanitizeId(hostname: string): string {
+  const id = hostname.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
+  return id === "" ? "node" : id;
+}
+
+/** Returns `url` with any password replaced by `***`, safe for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^@/]*)@/, "//***@");
+  }
+}

@@ -1,0 +1,50 @@
+/** Body of every error response: `{"error": {"code", "message", "details"?}}`. */
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** Options for {@linkcode ApiError}. */
+export interface ApiErrorOptions {
+  /** Machine-readable details, e.g. the list of validation issues. */
+  details?: unknown;
+  /** Extra response headers, e.g. `Allow` or `Retry-After`. */
+  headers?: Record<string, string>;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/**
+ * An error that becomes a JSON error response with the given HTTP status.
+ *
+ * The one HTTP error type of the service; `app.onError` turns it into a response.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: string, message: string, options: ApiErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+
+  /** The JSON body of this error. */
+  toBody(): ErrorBody {
+    const error: ErrorBody["error"] = { code: this.code, message: this.message };
+    if (this.details !== undefined) error.details = this.details;
+    return { error };
+  }
+}
+
+/** Thrown by a store when its backend (Redis) cannot answer. Maps to 503. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}

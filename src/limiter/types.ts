@@ -1,0 +1,52 @@
+/** Names of the rate-limit algorithms the service implements. */
+export const ALGORITHMS = ["sliding_log"] as const;
+/** One of {@linkcode ALGORITHMS}. */
+export type Algorithm = typeof ALGORITHMS[number];
+
+/** Short code of each algorithm, used in Redis key names and script arguments. */
+export const ALGORITHM_CODES: Record<Algorithm, string> = {
+  sliding_log: "sl",
+};
+
+/** One limit to check: a key, its algorithm and parameters, and what the request costs. */
+export interface LimitRequest {
+  /** The rate-limit key chosen by the client (1 to 512 bytes of UTF-8). */
+  key: string;
+  algorithm: Algorithm;
+  /** Requests (units of cost) allowed per window. */
+  limit: number;
+  /** Window length in milliseconds. */
+  windowMs: number;
+  /** Units this request consumes; 0 only reports the state (a peek). */
+  cost: number;
+}
+
+/** The answer for one limit. A decision is data, never an exception. */
+export interface Decision {
+  /** Whether the request fits (for a peek: whether a request of cost 1 would fit now). */
+  allowed: boolean;
+  /** Units counted in the current window after this request. */
+  count: number;
+  /** Units still available in the current window after this request, never negative. */
+  remaining: number;
+  /** Milliseconds until this request would fit; 0 when allowed. */
+  retryAfterMs: number;
+  /** Milliseconds until the next unit frees up (the oldest counted unit expires); 0 if none. */
+  resetAfterMs: number;
+}
+
+/** The answer for a set of limits checked together: all consume, or none. */
+export interface CheckOutcome {
+  /** True only when every limit allowed. */
+  allowed: boolean;
+  /** One decision per limit, in request order. */
+  decisions: Decision[];
+  /** Index of the first limit that denied, or -1. */
+  deniedIndex: number;
+}
+
+/** Combines per-limit decisions into an all-or-nothing outcome. */
+export function combineDecisions(decisions: Decision[]): CheckOutcome {
+  const deniedIndex = decisions.findIndex((d) => !d.allowed);
+  return { allowed: deniedIndex === -1, decisions, deniedIndex };
+}

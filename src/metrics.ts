@@ -1,0 +1,124 @@
+import client from "prom-client";
+
+/** Histogram buckets of `ratelimiter_check_duration_seconds`: 100 µs to 1 s. */
+export const CHECK_DURATION_BUCKETS = [
+  0.0001,
+  0.00025,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+];
+
+const GAUGES_NAMED_TOTAL = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+/** Options for {@linkcode createMetrics}. */
+export interface MetricsOptions {
+  /** Value of the `node_id` label on every series. */
+  nodeId: string;
+  /** Whether to add prom-client's process and runtime metrics. @default {true} */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * The service's Prometheus metrics, in a registry of their own (never prom-client's global one).
+ * Every series carries `node_id`. No label ever holds a client-chosen rate-limit key.
+ */
+export interface Metrics {
+  readonly registry: client.Registry;
+  /** Pre-bound children of `ratelimiter_requests_checked_total`. */
+  readonly checkedAllowed: client.Counter<string>;
+  readonly checkedBlocked: client.Counter<string>;
+  readonly checkDuration: client.Histogram<string>;
+  readonly nodeUp: client.Gauge<string>;
+  readonly activeCounters: client.Gauge<string>;
+  readonly storeErrors: client.Counter<"kind">;
+  readonly httpRequests: client.Counter<"method" | "route" | "status">;
+  readonly httpDuration: client.Histogram<"method" | "route" | "status">;
+  /** Renders the exposition text. */
+  render(): Promise<string>;
+  /** The content type of {@linkcode Metrics.render}'s output. */
+  readonly contentType: string;
+}
+
+/** Creates the metrics of one node in a fresh registry. */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const registry = new client.Registry();
+  registry.setDefaultLabels({ node_id: options.nodeId });
+  if (options.defaultMetrics ?? true) {
+    client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+    // These gauges end in _total, which `promtool check metrics` rejects for non-counters.
+    for (const name of GAUGES_NAMED_TOTAL) registry.removeSingleMetric(name);
+  }
+  const checked = new client.Counter({
+    name: "ratelimiter_requests_checked_total",
+    help: "Rate-limit checks decided, by result.",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  const checkDuration = new client.Histogram({
+    name: "ratelimiter_check_duration_seconds",
+    help: "Time to decide one check, store round trip included.",
+    buckets: CHECK_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const nodeUp = new client.Gauge({
+    name: "ratelimiter_node_up",
+    help: "1 while this node serves.",
+    registers: [registry],
+  });
+  nodeUp.set(1);
+  const activeCounters = new client.Gauge({
+    name: "ratelimiter_active_counters",
+    help: "Rate-limit counters holding state, as last counted in the background.",
+    registers: [registry],
+  });
+  const storeErrors = new client.Counter({
+    name: "ratelimiter_store_errors_total",
+    help: "Store calls that failed, by kind.",
+    labelNames: ["kind"],
+    registers: [registry],
+  });
+  const httpRequests = new client.Counter({
+    name: "http_requests_total",
+    help: "HTTP requests answered, by method, route pattern and status.",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  const httpDuration = new client.Histogram({
+    name: "http_request_duration_seconds",
+    help: "Time to answer an HTTP request, by method, route pattern and status.",
+    labelNames: ["method", "route", "status"],
+    buckets: CHECK_DURATION_BUCKETS,
+    registers: [registry],
+  });
+  // Initialise the result series so dashboards see zeros, not gaps, before the first check.
+  const checkedAllowed = checked.labels("allowed") as unknown as client.Counter<string>;
+  const checkedBlocked = checked.labels("blocked") as unknown as client.Counter<string>;
+  checkedAllowed.inc(0);
+  checkedBlocked.inc(0);
+  return {
+    registry,
+    checkedAllowed,
+    checkedBlocked,
+    checkDuration,
+    nodeUp,
+    activeCounters,
+    storeErrors,
+    httpRequests,
+    httpDuration,
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}

@@ -1,0 +1,156 @@
+import type { Context } from "hono";
+import type { z } from "zod";
+import { ApiError } from "../errors.ts";
+
+/** Largest JSON body any route accepts, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Longest a client may take to send a body, in milliseconds, before getting a 408. */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** Longest rate-limit key, in bytes of UTF-8. */
+export const MAX_KEY_BYTES = 512;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Options for {@linkcode readJsonBody}. */
+export interface ReadJsonBodyOptions {
+  /** Largest accepted body in bytes. @default {MAX_BODY_BYTES} */
+  maxBytes?: number;
+  /** Longest time to receive the body. @default {BODY_TIMEOUT_MS} */
+  timeoutMs?: number;
+}
+
+/**
+ * Reads and parses a JSON request body with bounded size and time.
+ *
+ * Throws an {@linkcode ApiError}: 415 for a content type other than JSON, 413 past the size cap
+ * (declared or streamed), 408 when the body is too slow, 400 for invalid UTF-8 or JSON.
+ */
+export async function readJsonBody(
+  c: Context,
+  options: ReadJsonBodyOptions = {},
+): Promise<unknown> {
+  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
+  const type = c.req.header("content-type");
+  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type.trim())) {
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      `Expected Content-Type application/json, received ${JSON.stringify(type ?? "")}`,
+    );
+  }
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    throw tooLarge(maxBytes);
+  }
+  const bytes = await readLimited(c.req.raw, maxBytes, options.timeoutMs ?? BODY_TIMEOUT_MS);
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw new ApiError(400, "invalid_utf8", "Request body is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ApiError(400, "invalid_json", "Request body is not valid JSON", {
+      details: { reason: error instanceof Error ? error.message : String(error) },
+    });
+  }
+}
+
+function tooLarge(maxBytes: number): ApiError {
+  return new ApiError(413, "payload_too_large", `Request body exceeds ${maxBytes} bytes`);
+}
+
+async function readLimited(request: Request, maxBytes: number, timeoutMs: number) {
+  const body = request.body;
+  if (body === null) return new Uint8Array();
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new ApiError(408, "request_timeout", `Request body not received within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+  });
+  try {
+    while (true) {
+      const { done, value } = await Promise.race([reader.read(), timeout]);
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** One validation problem, as listed in an error's `details`. */
+export interface ValidationIssue {
+  /** Dotted path of the offending field, "" for the body itself. */
+  path: string;
+  message: string;
+}
+
+/** Parses `value` with `schema`, throwing a 400 `invalid_request` listing every issue. */
+export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what = "request body"): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const details: ValidationIssue[] = result.error.issues.map((issue) => ({
+    path: issue.path.map(String).join("."),
+    message: issue.message,
+  }));
+  const first = details[0]!;
+  throw new ApiError(
+    400,
+    "invalid_request",
+    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
+    { details },
+  );
+}
+
+const encoder = new TextEncoder();
+
+/** Length of `text` in bytes of UTF-8. */
+export function utf8Length(text: string): number {
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  return ascii ? text.length : encoder.encode(text).byteLength;
+}
+
+/**
+ * Why `key` is not a valid rate-limit key, or `undefined` when it is: 1 to 512 bytes of UTF-8,
+ * well-formed (no lone surrogates) and without NUL.
+ */
+export function keyProblem(key: string): string | undefined {
+  if (key.length === 0) return "must not be empty";
+  if (!key.isWellFormed()) return "must be well-formed Unicode (no lone surrogates)";
+  if (key.includes("\0")) return "must not contain NUL";
+  const bytes = utf8Length(key);
+  if (bytes > MAX_KEY_BYTES) {
+    return `must be at most ${MAX_KEY_BYTES} bytes of UTF-8, received ${bytes}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,82 @@
+import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts";
+
+/**
+ * The Redis key schema. Every key the service writes starts with `<prefix>:`.
+ *
+ * Counter state of rate-limit key `K` under an algorithm with code `<alg>`:
+ * - `K` without a leading hash tag: `<prefix>:<alg>:{E(K)}`
+ * - `K` = `{T}R` with a non-empty tag `T`: `<prefix>:<alg>:{E(T)}:E(R)`
+ *
+ * `E` percent-encodes `%`, `{` and `}`, so the braces the service writes are the only ones in the
+ * name. All state of one key (every algorithm) therefore hashes to the same Redis Cluster slot, and
+ * keys sharing a leading tag (`{tenant42}:user`, `{tenant42}:ip`) share a slot too. Internal keys
+ * (`<prefix>:node:…`, `<prefix>:overrides`, …) contain no `{`, so no client key can name one.
+ *
+ * @module
+ */
+
+function encode(part: string): string {
+  return part.replace(/[%{}]/g, (c) => c === "%" ? "%25" : c === "{" ? "%7B" : "%7D");
+}
+
+function decode(part: string): string {
+  return part.replace(/%(25|7B|7D)/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** Splits a client key into its leading hash tag and the rest, or `undefined` if it has none. */
+export function leadingHashTag(key: string): { tag: string; rest: string } | undefined {
+  if (!key.startsWith("{")) return undefined;
+  const close = key.indexOf("}", 1);
+  if (close <= 1) return undefined;
+  return { tag: key.slice(1, close), rest: key.slice(close + 1) };
+}
+
+/**
+ * The part of a client key that decides its Redis Cluster slot: its leading hash tag, or the whole
+ * key. Limits checked together atomically must share it.
+ */
+export function slotTag(key: string): string {
+  return leadingHashTag(key)?.tag ?? key;
+}
+
+/** Redis key holding the state of client key `key` under `algorithm`. */
+export function counterKey(prefix: string, algorithm: Algorithm, key: string): string {
+  const code = ALGORITHM_CODES[algorithm];
+  const tagged = leadingHashTag(key);
+  if (tagged === undefined) return `${prefix}:${code}:{${encode(key)}}`;
+  return `${prefix}:${code}:{${encode(tagged.tag)}}:${encode(tagged.rest)}`;
+}
+
+const CODE_TO_ALGORITHM = new Map<string, Algorithm>(
+  ALGORITHMS.map((a) => [ALGORITHM_CODES[a], a]),
+);
+
+/** Parses a Redis key written by {@linkcode counterKey}; `undefined` for any other key. */
+export function parseCounterKey(
+  prefix: string,
+  redisKey: string,
+): { algorithm: Algorithm; key: string } | undefined {
+  if (!redisKey.startsWith(prefix + ":")) return undefined;
+  const body = redisKey.slice(prefix.length + 1);
+  const colon = body.indexOf(":");
+  if (colon < 0 || body[colon + 1] !== "{") return undefined;
+  const algorithm = CODE_TO_ALGORITHM.get(body.slice(0, colon));
+  if (algorithm === undefined) return undefined;
+  const close = body.indexOf("}", colon + 2);
+  if (close < 0) return undefined;
+  const inner = decode(body.slice(colon + 2, close));
+  const after = body.slice(close + 1);
+  if (after === "") return { algorithm, key: inner };
+  if (!after.startsWith(":")) return undefined;
+  return { algorithm, key: `{${inner}}${decode(after.slice(1))}` };
+}
+
+/** A SCAN MATCH pattern over the counter keys of every algorithm. */
+export function counterScanPattern(prefix: string): string {
+  return `${escapeGlob(prefix)}:*:{*`;
+}
+
+/** Escapes the glob characters of Redis MATCH patterns. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => "\\" + c);
+}

@@ -1,0 +1,313 @@
+import type { Clock } from "../clock.ts";
+import { StoreUnavailableError } from "../errors.ts";
+import { CHECK_ARGS_PER_LIMIT, CHECK_SCRIPT, PEEK_SCRIPT } from "../limiter/scripts.ts";
+import {
+  ALGORITHM_CODES,
+  ALGORITHMS,
+  type CheckOutcome,
+  type Decision,
+  type LimitRequest,
+} from "../limiter/types.ts";
+import type { RedisClient } from "../redis.ts";
+import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
+import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
+
+/** Options for {@linkcode RedisStore}. */
+export interface RedisStoreOptions {
+  /** A connected client; the store never closes it. */
+  client: RedisClient;
+  /** Prefix of every key. @default {"rl"} */
+  prefix?: string;
+  /**
+   * Clock passed into the scripts. Leave unset in production: the scripts then read Redis `TIME`,
+   * so nodes with skewed clocks agree. Tests set it to drive time by hand.
+   */
+  clock?: Clock;
+  /** Keys SCAN may visit per counters page, as a multiple of the page size. @default {10} */
+  scanBudgetFactor?: number;
+}
+
+interface Script {
+  readonly source: string;
+  sha: string | undefined;
+}
+
+type Reply = number | string | Reply[] | null;
+
+/** Converts a Redis error into the error the rest of the service maps to 503. */
+function unavailable(error: unknown): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(`Redis did not answer: ${message}`, { cause: error });
+}
+
+function toDecisions(reply: Reply[], offset: number, count: number): Decision[] {
+  const decisions: Decision[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = offset + i * 5;
+    decisions.push({
+      allowed: reply[o] === 1,
+      count: Number(reply[o + 1]),
+      remaining: Number(reply[o + 2]),
+      retryAfterMs: Number(reply[o + 3]),
+      resetAfterMs: Number(reply[o + 4]),
+    });
+  }
+  return decisions;
+}
+
+/**
+ * The shared store: every decision is one Lua script run atomically in Redis, so a limit holds
+ * exactly across any number of nodes. Scripts are called by SHA and reloaded on NOSCRIPT (after a
+ * Redis restart or `SCRIPT FLUSH`).
+ */
+export class RedisStore implements Store {
+  readonly kind = "redis" as const;
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+  readonly #clock: Clock | undefined;
+  readonly #scanBudgetFactor: number;
+  readonly #check: Script = { source: CHECK_SCRIPT, sha: undefined };
+  readonly #peek: Script = { source: PEEK_SCRIPT, sha: undefined };
+  #status: StoreStatus = "up";
+
+  constructor(options: RedisStoreOptions) {
+    this.#client = options.client;
+    this.#prefix = options.prefix ?? "rl";
+    this.#clock = options.clock;
+    this.#scanBudgetFactor = options.scanBudgetFactor ?? 10;
+  }
+
+  /** The key prefix. */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
+  async init(): Promise<void> {
+    await Promise.all([this.#load(this.#check), this.#load(this.#peek)]);
+  }
+
+  async #load(script: Script): Promise<string> {
+    const sha = await this.#client.sendCommand<string>(["SCRIPT", "LOAD", script.source]);
+    script.sha = sha;
+    return sha;
+  }
+
+  #now(): string {
+    return this.#clock === undefined ? "" : String(Math.round(this.#clock() * 1000));
+  }
+
+  /** Runs a script by SHA, loading it first if Redis does not know it. */
+  async #run(script: Script, keys: string[], args: string[]): Promise<Reply> {
+    try {
+      const sha = script.sha ?? await this.#load(script);
+      try {
+        const reply = await this.#client.sendCommand<Reply>([
+          "EVALSHA",
+          sha,
+          String(keys.length),
+          ...keys,
+          ...args,
+        ]);
+        this.#status = "up";
+        return reply;
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+        const fresh = await this.#load(script);
+        const reply = await this.#client.sendCommand<Reply>([
+          "EVALSHA",
+          fresh,
+          String(keys.length),
+          ...keys,
+          ...args,
+        ]);
+        this.#status = "up";
+        return reply;
+      }
+    } catch (error) {
+      if (isConnectionError(error)) this.#status = "down";
+      throw unavailable(error);
+    }
+  }
+
+  #checkArgs(requests: LimitRequest[]): { keys: string[]; args: string[] } {
+    const keys: string[] = [];
+    const args: string[] = [this.#now()];
+    for (const r of requests) {
+      keys.push(counterKey(this.#prefix, r.algorithm, r.key));
+      args.push(ALGORITHM_CODES[r.algorithm], String(r.limit), String(r.windowMs), String(r.cost));
+    }
+    if (args.length !== 1 + requests.length * CHECK_ARGS_PER_LIMIT) {
+      throw new Error("Script arguments out of step with CHECK_ARGS_PER_LIMIT");
+    }
+    return { keys, args };
+  }
+
+  async check(requests: LimitRequest[]): Promise<CheckOutcome> {
+    const { keys, args } = this.#checkArgs(requests);
+    const reply = await this.#run(this.#check, keys, args) as Reply[];
+    const decisions = toDecisions(reply, 2, requests.length);
+    return { allowed: reply[0] === 1, deniedIndex: Number(reply[1]) - 1, decisions };
+  }
+
+  checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
+    // node-redis writes commands issued in the same tick together: one round trip, pipelined.
+    return Promise.all(groups.map((group) => this.check(group)));
+  }
+
+  async reset(key: string): Promise<boolean> {
+    // All algorithms' keys of one client key share a slot, so one DEL is valid on a cluster.
+    const keys = ALGORITHMS.map((a) => counterKey(this.#prefix, a, key));
+    try {
+      const removed = await this.#client.sendCommand<number>(["DEL", ...keys]);
+      this.#status = "up";
+      return removed > 0;
+    } catch (error) {
+      if (isConnectionError(error)) this.#status = "down";
+      throw unavailable(error);
+    }
+  }
+
+  #matchPattern(prefix: string | undefined): string {
+    if (prefix === undefined || prefix === "" || prefix.startsWith("{")) {
+      return counterScanPattern(this.#prefix);
+    }
+    const encoded = prefix.replace(
+      /[%{}]/g,
+      (c) => c === "%" ? "%25" : c === "{" ? "%7B" : "%7D",
+    );
+    return `${escapeGlob(this.#prefix)}:*:{${escapeGlob(encoded)}*`;
+  }
+
+  /**
+   * Lists counters with SCAN (never KEYS). A page visits at most `limit × scanBudgetFactor` keys,
+   * so it may hold fewer than `limit` counters while `nextCursor` is still set. The cursor is
+   * `<scan cursor>-<matches to skip>`, so a page never drops the tail of a SCAN batch.
+   */
+  async listCounters(options: ListCountersOptions): Promise<CounterPage> {
+    const pattern = this.#matchPattern(options.prefix);
+    let [scanCursor, skip] = parseCursor(options.cursor);
+    const found: { redisKey: string; algorithm: CounterInfo["algorithm"]; key: string }[] = [];
+    let budget = options.limit * this.#scanBudgetFactor;
+    let nextCursor: string | undefined;
+    try {
+      while (true) {
+        const count = Math.max(10, Math.min(1000, options.limit - found.length));
+        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
+          "SCAN",
+          scanCursor,
+          "MATCH",
+          pattern,
+          "COUNT",
+          String(count),
+        ]);
+        budget -= count;
+        let taken = 0;
+        let batchFull = false;
+        for (let i = skip; i < keys.length; i++) {
+          if (found.length >= options.limit) {
+            batchFull = true;
+            break;
+          }
+          taken = i + 1;
+          const parsed = parseCounterKey(this.#prefix, keys[i]!);
+          if (parsed === undefined) continue;
+          if (options.prefix !== undefined && !parsed.key.startsWith(options.prefix)) continue;
+          found.push({ redisKey: keys[i]!, ...parsed });
+        }
+        if (batchFull) {
+          nextCursor = `${scanCursor}-${taken}`;
+          break;
+        }
+        skip = 0;
+        scanCursor = next;
+        if (next === "0") break;
+        if (found.length >= options.limit || budget <= 0) {
+          nextCursor = `${next}-0`;
+          break;
+        }
+      }
+      const now = this.#now();
+      const replies = await Promise.all(
+        found.map((f) =>
+          this.#run(this.#peek, [f.redisKey], [now, ALGORITHM_CODES[f.algorithm]]) as Promise<
+            Reply[]
+          >
+        ),
+      );
+      const counters: CounterInfo[] = [];
+      replies.forEach((reply, i) => {
+        if (reply.length === 0) return;
+        const f = found[i]!;
+        counters.push({
+          key: f.key,
+          algorithm: f.algorithm,
+          limit: Number(reply[0]),
+          windowMs: Number(reply[1]),
+          decision: toDecisions(reply, 2, 1)[0]!,
+        });
+      });
+      this.#status = "up";
+      return { counters, nextCursor };
+    } catch (error) {
+      if (isConnectionError(error)) this.#status = "down";
+      throw unavailable(error);
+    }
+  }
+
+  /** Counts counter keys with a full SCAN; O(keys), so call it from background work only. */
+  async countCounters(): Promise<number> {
+    const pattern = counterScanPattern(this.#prefix);
+    let cursor = "0";
+    let total = 0;
+    try {
+      do {
+        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
+          "SCAN",
+          cursor,
+          "MATCH",
+          pattern,
+          "COUNT",
+          "1000",
+        ]);
+        total += keys.length;
+        cursor = next;
+      } while (cursor !== "0");
+      return total;
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#client.sendCommand(["PING"]);
+      this.#status = "up";
+    } catch (error) {
+      this.#status = "down";
+      throw unavailable(error);
+    }
+  }
+
+  status(): StoreStatus {
+    return this.#client.isReady ? this.#status : "down";
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function parseCursor(cursor: string | undefined): [string, number] {
+  if (cursor === undefined || cursor === "" || cursor === "0") return ["0", 0];
+  const match = /^(\d{1,20})-(\d{1,9})$/.exec(cursor);
+  if (match === null) throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
+  return [match[1]!, Number(match[2])];
+}
+
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  // Replies from Redis (ErrorReply) mean the server answered; anything else is the connection.
+  return error.constructor.name !== "ErrorReply" && error.constructor.name !== "SimpleError";
+}

@@ -1,0 +1,122 @@
+/**
+ * Starts private `redis-server` processes on free loopback ports for tests, and stops them by PID.
+ * Never touches a Redis the test did not start.
+ *
+ * @module
+ */
+
+/** A `redis-server` started by a test. */
+export interface TestRedis {
+  readonly port: number;
+  readonly url: string;
+  readonly pid: number;
+  /** Sends a command with redis-cli and returns its output (trimmed). */
+  cli(...args: string[]): Promise<string>;
+  /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Kills the server with SIGKILL and waits for it to exit. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  restart(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (free when this returns; race-free enough for tests). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function ping(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(new TextEncoder().encode("PING\r\n"));
+      const buf = new Uint8Array(64);
+      const n = await conn.read(buf);
+      return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+function spawn(port: number): Deno.ChildProcess {
+  return new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
+      "--loglevel",
+      "warning",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+async function waitUp(port: number, child: Deno.ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await ping(port)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  try {
+    child.kill("SIGKILL");
+  } catch { /* already gone */ }
+  throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+}
+
+/** Starts a fresh, empty `redis-server` on a free loopback port. */
+export async function startRedis(): Promise<TestRedis> {
+  const port = freePort();
+  let child = spawn(port);
+  await waitUp(port, child);
+  const stopChild = async (signal: Deno.Signal) => {
+    try {
+      child.kill(signal);
+    } catch { /* already exited */ }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+    }, 5000);
+    await child.status;
+    clearTimeout(timer);
+  };
+  const server: TestRedis = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child.pid;
+    },
+    async cli(...args: string[]) {
+      const out = await new Deno.Command("redis-cli", {
+        args: ["-p", String(port), ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    },
+    stop: () => stopChild("SIGTERM"),
+    kill: () => stopChild("SIGKILL"),
+    async restart() {
+      child = spawn(port);
+      await waitUp(port, child);
+    },
+    [Symbol.asyncDispose]: () => stopChild("SIGTERM"),
+  };
+  return server;
+}

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseConfig, redactUrl } from "../src/config.ts";
+
+Deno.test("parseConfig() applies the documented defaults", () => {
+  const config = parseConfig({}, { hostname: "box" });
+  assert.deepEqual(config, {
+    redisUrl: undefined,
+    nodeId: "box-8000",
+    nodeHost: "localhost",
+    nodePort: 8000,
+    listenHost: "0.0.0.0",
+    defaultLimit: 100,
+    defaultWindowMs: 60_000,
+    defaultAlgorithm: "sliding_log",
+    nodeTtlSeconds: 30,
+    nodeHeartbeatSeconds: 10,
+    logLevel: "info",
+    keyPrefix: "rl",
+    adminToken: undefined,
+    adminReadAuth: false,
+    storeTimeoutMs: 100,
+    failureMode: "open",
+    shutdownGraceMs: 10_000,
+    memoryMaxKeys: 1_000_000,
+  });
+});
+
+Deno.test("parseConfig() reads every variable", () => {
+  const config = parseConfig({
+    RATELIMITER_REDIS_URL: "redis://:secret@127.0.0.1:6380/2",
+    RATELIMITER_NODE_ID: "node-a",
+    RATELIMITER_NODE_HOST: "10.0.0.5",
+    RATELIMITER_NODE_PORT: "9001",
+    RATELIMITER_LISTEN_HOST: "127.0.0.1",
+    RATELIMITER_DEFAULT_LIMIT: "5",
+    RATELIMITER_DEFAULT_WINDOW_MS: "1000",
+    RATELIMITER_NODE_TTL_SECONDS: "5",
+    RATELIMITER_NODE_HEARTBEAT_SECONDS: "1",
+    RATELIMITER_LOG_LEVEL: "DEBUG",
+  });
+  assert.equal(config.redisUrl, "redis://:secret@127.0.0.1:6380/2");
+  assert.equal(config.nodeId, "node-a");
+  assert.equal(config.nodeHost, "10.0.0.5");
+  assert.equal(config.nodePort, 9001);
+  assert.equal(config.listenHost, "127.0.0.1");
+  assert.equal(config.defaultLimit, 5);
+  assert.equal(config.defaultWindowMs, 1000);
+  assert.equal(config.nodeTtlSeconds, 5);
+  assert.equal(config.nodeHeartbeatSeconds, 1);
+  assert.equal(config.logLevel, "debug");
+});
+
+Deno.test("parseConfig() derives distinct default node ids from host and port", () => {
+  const a = parseConfig({ RATELIMITER_NODE_PORT: "8001" }, { hostname: "h" });
+  const b = parseConfig({ RATELIMITER_NODE_PORT: "8002" }, { hostname: "h" });
+  assert.notEqual(a.nodeId, b.nodeId);
+});
+
+Deno.test("parseConfig() names every bad variable, the value and what was expected", () => {
+  let error: unknown;
+  try {
+    parseConfig({
+      RATELIMITER_NODE_PORT: "abc",
+      RATELIMITER_DEFAULT_LIMIT: "0",
+      RATELIMITER_DEFAULT_WINDOW_MS: "1.5",
+      RATELIMITER_LOG_LEVEL: "loud",
+      RATELIMITER_REDIS_URL: "http://x",
+    });
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof ConfigError);
+  assert.equal(error.issues.length, 5);
+  assert.match(
+    error.message,
+    /Cannot parse "RATELIMITER_NODE_PORT": expected an integer from 1 to 65535, received "abc"/,
+  );
+  assert.match(
+    error.message,
+    /"RATELIMITER_DEFAULT_LIMIT": expected an integer from 1 to 1000000, received "0"/,
+  );
+  assert.match(error.message, /"RATELIMITER_DEFAULT_WINDOW_MS".*received "1.5"/);
+  assert.match(error.message, /"RATELIMITER_LOG_LEVEL": expected one of debug, info, warn, error/);
+  assert.match(error.message, /"RATELIMITER_REDIS_URL": expected a redis:\/\/ or rediss:\/\/ URL/);
+});
+
+Deno.test("parseConfig() rejects a heartbeat not below the TTL", () => {
+  assert.throws(
+    () =>
+      parseConfig({ RATELIMITER_NODE_TTL_SECONDS: "10", RATELIMITER_NODE_HEARTBEAT_SECONDS: "10" }),
+    /NODE_HEARTBEAT_SECONDS.*below/,
+  );
+});
+
+Deno.test("parseConfig() rejects a zero window and a port past 65535", () => {
+  assert.throws(() => parseConfig({ RATELIMITER_DEFAULT_WINDOW_MS: "0" }), ConfigError);
+  assert.throws(() => parseConfig({ RATELIMITER_NODE_PORT: "65536" }), ConfigError);
+});
+
+Deno.test("redactUrl() hides the password", () => {
+  assert.equal(redactUrl("redis://user:hunter2@host:6379/0"), "redis://user:***@host:6379/0");
+  assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+});

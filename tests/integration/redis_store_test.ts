@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { StoreUnavailableError } from "../../src/errors.ts";
+import { createRedisClient } from "../../src/redis.ts";
+import { RedisStore } from "../../src/store/redis_store.ts";
+import { startRedis } from "../_helpers/redis_server.ts";
+import { runStoreCases, SLIDING_LOG_CASES } from "../store/_cases.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const req = (key: string, limit = 10, windowMs = 60_000) => ({
+  key,
+  algorithm: "sliding_log" as const,
+  limit,
+  windowMs,
+  cost: 1,
+});
+
+Deno.test({
+  name: "RedisStore passes the shared sliding-log cases",
+  ...opts,
+  async fn(t) {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      await runStoreCases(t, SLIDING_LOG_CASES, async (clock) => {
+        const store = new RedisStore({ client, prefix: "test", clock });
+        await store.init();
+        return store;
+      });
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore recovers from NOSCRIPT after SCRIPT FLUSH",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.init();
+      assert.deepEqual((await store.check([req("a", 2)])).allowed, true);
+      assert.deepEqual(await redis.cli("SCRIPT", "FLUSH"), "OK");
+      const outcome = await store.check([req("a", 2)]);
+      assert.deepEqual(outcome.decisions[0]!.count, 2);
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore writes the documented key schema with a TTL",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client, prefix: "rl" });
+      await store.check([req("user:1", 5, 10_000)]);
+      await store.check([req("{tenant}:ip", 5, 10_000)]);
+      await store.check([req("limit:x", 5, 10_000)]);
+      const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
+      assert.deepEqual(keys, ["rl:sl:{limit:x}", "rl:sl:{tenant}::ip", "rl:sl:{user:1}"]);
+      const ttl = Number(await redis.cli("PTTL", "rl:sl:{user:1}"));
+      assert.deepEqual(ttl > 9000 && ttl <= 10_001, true, `ttl ${ttl}`);
+      assert.deepEqual(await store.reset("user:1"), true);
+      assert.deepEqual(await redis.cli("EXISTS", "rl:sl:{user:1}"), "0");
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore.listCounters() pages 5,000 keys, each exactly once",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.checkMany(Array.from({ length: 5000 }, (_, i) => [req(`user:${i}`)]));
+      await store.check([req("other")]);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listCounters({ cursor, limit: 100, prefix: "user:" });
+        assert.deepEqual(page.counters.length <= 100, true);
+        seen.push(...page.counters.map((c) => c.key));
+        for (const c of page.counters) assert.deepEqual(c.decision.count, 1);
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor !== undefined && pages < 1000);
+      assert.deepEqual(seen.length, 5000);
+      assert.deepEqual(new Set(seen).size, 5000);
+      assert.deepEqual(await store.countCounters(), 5001);
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore turns a dead connection into StoreUnavailableError",
+  ...opts,
+  async fn() {
+    const redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.check([req("a")]);
+      await redis.kill();
+      await new Promise((r) => setTimeout(r, 100));
+      await assert.rejects(() => store.check([req("a")]), StoreUnavailableError);
+      assert.deepEqual(store.status(), "down");
+    } finally {
+      client.destroy();
+    }
+  },
+});

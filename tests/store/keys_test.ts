@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { counterKey, parseCounterKey, slotTag } from "../../src/store/keys.ts";
+
+const KEYS = [
+  "user:1",
+  "limit:x",
+  "a/b c",
+  "{tenant42}:user",
+  "{tenant42}",
+  "{}x",
+  "{",
+  "}",
+  "{a{b}c}",
+  "%7B",
+  "日本語キー",
+  "x".repeat(512),
+];
+
+Deno.test("counterKey() round-trips through parseCounterKey() for awkward keys", () => {
+  for (const key of KEYS) {
+    const redisKey = counterKey("rl", "sliding_log", key);
+    assert.deepEqual(parseCounterKey("rl", redisKey), { algorithm: "sliding_log", key });
+  }
+});
+
+Deno.test("counterKey() gives distinct keys distinct names", () => {
+  const names = new Set(KEYS.map((k) => counterKey("rl", "sliding_log", k)));
+  assert.equal(names.size, KEYS.length);
+  assert.notEqual(counterKey("rl", "sliding_log", "abc"), counterKey("rl", "sliding_log", "{abc}"));
+});
+
+Deno.test("counterKey() puts exactly one hash tag in every name", () => {
+  for (const key of KEYS) {
+    const name = counterKey("rl", "sliding_log", key);
+    const open = name.indexOf("{");
+    const close = name.indexOf("}", open + 1);
+    assert.ok(open > 0 && close > open + 1, name);
+    assert.equal(name.indexOf("{", open + 1), -1, name);
+  }
+});
+
+Deno.test("slotTag() shares a slot between keys with the same leading tag", () => {
+  assert.equal(slotTag("{tenant42}:user"), "tenant42");
+  assert.equal(slotTag("{tenant42}:ip"), "tenant42");
+  assert.equal(slotTag("user:1"), "user:1");
+  assert.equal(slotTag("{}x"), "{}x");
+});
+
+Deno.test("parseCounterKey() ignores internal and foreign keys", () => {
+  assert.equal(parseCounterKey("rl", "rl:node:n1"), undefined);
+  assert.equal(parseCounterKey("rl", "other:sl:{x}"), undefined);
+  assert.equal(parseCounterKey("rl", "rl:zz:{x}"), undefined);
+});
