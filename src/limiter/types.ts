@@ -43,6 +43,11 @@ export interface CheckOutcome {
   decisions: Decision[];
   /** Index of the first limit that denied, or -1. */
   deniedIndex: number;
+  /**
+   * Set when the store could not be asked and the outcome comes from the failure mode instead:
+   * `open` (allowed without counting) or `local` (decided by an in-process limiter).
+   */
+  degraded?: "open" | "local";
 }
 
 /** Combines per-limit decisions into an all-or-nothing outcome. */

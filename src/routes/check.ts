@@ -47,11 +47,17 @@ export interface CheckAnswer {
   reset_after_ms: number;
   limit: number;
   window_ms: number;
+  /** Present (true) only when the answer came from the failure mode, not the shared store. */
+  degraded?: true;
 }
 
 /** Builds the JSON answer of one decided limit. */
-export function toAnswer(request: LimitRequest, decision: Decision): CheckAnswer {
-  return {
+export function toAnswer(
+  request: LimitRequest,
+  decision: Decision,
+  degraded?: "open" | "local",
+): CheckAnswer {
+  const answer: CheckAnswer = {
     allowed: decision.allowed,
     key: request.key,
     algorithm: request.algorithm,
@@ -65,6 +71,8 @@ export function toAnswer(request: LimitRequest, decision: Decision): CheckAnswer
     limit: request.limit,
     window_ms: request.windowMs,
   };
+  if (degraded !== undefined) answer.degraded = true;
+  return answer;
 }
 
 /**
@@ -86,6 +94,15 @@ export function rateLimitHeaders(answer: CheckAnswer): Record<string, string> {
   return headers;
 }
 
+/** Adds `X-RateLimit-Degraded: <mode>` when an outcome came from the failure mode. */
+export function degradedHeaders(
+  headers: Record<string, string>,
+  degraded: "open" | "local" | undefined,
+): Record<string, string> {
+  if (degraded !== undefined) headers["X-RateLimit-Degraded"] = degraded;
+  return headers;
+}
+
 /** Routes of `POST /check`. */
 export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   const { store, metrics, defaults, overrides } = options;
@@ -102,9 +119,13 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     const started = now();
     const outcome = await store.check([request]);
     metrics.checkDuration.observe((now() - started) / 1000);
-    const answer = toAnswer(request, outcome.decisions[0]!);
+    const answer = toAnswer(request, outcome.decisions[0]!, outcome.degraded);
     (answer.allowed ? metrics.checkedAllowed : metrics.checkedBlocked).inc();
-    return c.json(answer, answer.allowed ? 200 : 429, rateLimitHeaders(answer));
+    return c.json(
+      answer,
+      answer.allowed ? 200 : 429,
+      degradedHeaders(rateLimitHeaders(answer), outcome.degraded),
+    );
   });
 
   return app;
