@@ -5,18 +5,27 @@
  *
  * @module
  */
+import { ActiveCounters } from "./src/active_counters.ts";
 import { createApp } from "./src/app.ts";
 import { ConfigError, parseConfig, redactUrl } from "./src/config.ts";
-import { noOverrides } from "./src/limiter/resolve.ts";
-import { createLogger, type Logger } from "./src/log.ts";
+import { type ClusterEvents, LocalEvents } from "./src/events.ts";
+import { RedisEvents } from "./src/events_redis.ts";
+import { createLogger } from "./src/log.ts";
 import { createMetrics } from "./src/metrics.ts";
-import { closeRedis, initRedis } from "./src/redis.ts";
+import { MemoryOverrideStore, type OverrideStore } from "./src/overrides.ts";
+import { RedisOverrideStore } from "./src/overrides_redis.ts";
+import { closeRedis, initRedis, type RedisClient } from "./src/redis.ts";
+import {
+  MemoryRegistryBackend,
+  NodeIdConflictError,
+  NodeRegistry,
+  type RegistryBackend,
+} from "./src/registry.ts";
+import { RedisRegistryBackend } from "./src/registry_redis.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
 import type { Store } from "./src/store/types.ts";
 import { VERSION } from "./src/version.ts";
-
-const ACTIVE_COUNTERS_INTERVAL_MS = 5000;
 
 function hostname(): string {
   try {
@@ -42,50 +51,129 @@ async function main(): Promise<number> {
     logger.error("unhandled_rejection", { error: String(event.reason) });
   });
 
+  if (config.adminToken === undefined) {
+    logger.warn("admin_api_open", {
+      message: "RATELIMITER_ADMIN_TOKEN is not set: anyone who can reach this node can change " +
+        "limits and reset counters through /api",
+    });
+  }
+
   let store: Store;
+  let client: RedisClient | undefined;
+  let events: ClusterEvents = new LocalEvents();
+  let overrideStore: OverrideStore = new MemoryOverrideStore();
+  let registryBackend: RegistryBackend = new MemoryRegistryBackend();
   if (config.redisUrl === undefined) {
     store = new MemoryStore({ maxKeys: config.memoryMaxKeys });
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
   } else {
     try {
-      const client = await initRedis(config.redisUrl, { logger });
+      client = await initRedis(config.redisUrl, { logger });
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
       store = redisStore;
+      events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
+      overrideStore = new RedisOverrideStore({
+        client,
+        prefix: config.keyPrefix,
+        events,
+        logger,
+      });
+      registryBackend = new RedisRegistryBackend({ client, prefix: config.keyPrefix });
     } catch (error) {
       logger.error("redis_unavailable", {
         url: redactUrl(config.redisUrl),
         message: error instanceof Error ? error.message : String(error),
       });
+      await events.close();
       await closeRedis();
       return 1;
     }
   }
 
-  const metrics = createMetrics({ nodeId: config.nodeId });
-  const app = createApp({ config, store, metrics, logger, overrides: noOverrides });
-
-  const activeCounters = startActiveCounters(store, (n) => metrics.activeCounters.set(n), logger);
-
-  const server = Deno.serve({
-    hostname: config.listenHost,
-    port: config.nodePort,
-    onListen: ({ hostname, port }) => {
-      logger.info("listening", {
-        hostname,
-        port,
-        version: VERSION,
-        store: store.kind,
-        default_limit: config.defaultLimit,
-        default_window_ms: config.defaultWindowMs,
+  const registry = new NodeRegistry({
+    backend: registryBackend,
+    id: config.nodeId,
+    address: `${config.nodeHost}:${config.nodePort}`,
+    ttlSeconds: config.nodeTtlSeconds,
+    heartbeatSeconds: config.nodeHeartbeatSeconds,
+    logger,
+  });
+  const closeAll = async () => {
+    await overrideStore.close();
+    await events.close();
+    await store.close();
+    await closeRedis();
+  };
+  try {
+    await overrideStore.start();
+    await registry.start();
+  } catch (error) {
+    if (error instanceof NodeIdConflictError) {
+      logger.error("node_id_conflict", {
+        message: error.message,
+        node_id: error.id,
+        other_address: error.address,
       });
-    },
-  }, app.fetch);
+    } else {
+      logger.error("startup_failed", {
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
+    await closeAll();
+    return 1;
+  }
+
+  const metrics = createMetrics({ nodeId: config.nodeId });
+  const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
+
+  const activeCounters = new ActiveCounters({
+    store,
+    set: (n) => metrics.activeCounters.set(n),
+    redis: client === undefined
+      ? undefined
+      : { client, prefix: config.keyPrefix, instance: registry.instance },
+    logger,
+  });
+  activeCounters.start();
+
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.listenHost,
+      port: config.nodePort,
+      onListen: ({ hostname, port }) => {
+        logger.info("listening", {
+          hostname,
+          port,
+          version: VERSION,
+          store: store.kind,
+          default_limit: config.defaultLimit,
+          default_window_ms: config.defaultWindowMs,
+        });
+      },
+    }, app.fetch);
+  } catch (error) {
+    logger.error("listen_failed", {
+      port: config.nodePort,
+      message: error instanceof Error ? error.message : String(error),
+    });
+    await activeCounters.stop();
+    await registry.stop().catch(() => {});
+    await closeAll();
+    return 1;
+  }
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     stopping ??= (async () => {
       logger.info("shutdown_started", { signal, grace_ms: config.shutdownGraceMs });
+      // Leave the registry at once, so the operator sees the node gone while it drains.
+      const deregistered = registry.stop().catch((error) => {
+        logger.warn("deregister_failed", {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      });
       // Stop accepting, then wait for in-flight requests, bounded by the grace period.
       let timer: ReturnType<typeof setTimeout> | undefined;
       const graceOver = new Promise<"timeout">((resolve) => {
@@ -96,9 +184,9 @@ async function main(): Promise<number> {
         graceOver,
       ]);
       clearTimeout(timer);
-      clearInterval(activeCounters);
-      await store.close();
-      await closeRedis();
+      await activeCounters.stop();
+      await deregistered;
+      await closeAll();
       logger.info("shutdown_complete", { signal, in_flight: result });
     })();
     return stopping;
@@ -111,28 +199,6 @@ async function main(): Promise<number> {
   await server.finished;
   await stopping;
   return 0;
-}
-
-/** Keeps `ratelimiter_active_counters` current in the background, one count at a time. */
-function startActiveCounters(
-  store: Store,
-  set: (n: number) => void,
-  logger: Logger,
-): ReturnType<typeof setInterval> {
-  let running = false;
-  const update = async () => {
-    if (running) return;
-    running = true;
-    try {
-      set(await store.countCounters());
-    } catch (error) {
-      logger.debug("active_counters_failed", { error: String(error) });
-    } finally {
-      running = false;
-    }
-  };
-  update();
-  return setInterval(update, ACTIVE_COUNTERS_INTERVAL_MS);
 }
 
 if (import.meta.main) {

@@ -4,9 +4,13 @@ import { HTTPException } from "hono/http-exception";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { ApiError, StoreUnavailableError } from "./errors.ts";
+import { type ClusterEvents, LocalEvents } from "./events.ts";
 import type { OverrideLookup } from "./limiter/resolve.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { MemoryOverrideStore, type OverrideStore } from "./overrides.ts";
+import { MemoryRegistryBackend, NodeRegistry } from "./registry.ts";
+import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckRoutes } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import type { Store } from "./store/types.ts";
@@ -17,7 +21,17 @@ export interface AppDeps {
   store: Store;
   metrics: Metrics;
   logger: Logger;
-  overrides: OverrideLookup;
+  /**
+   * Override lookup of `/check` when no {@linkcode AppDeps.overrideStore} is given (tests).
+   * @default {the override store}
+   */
+  overrides?: OverrideLookup;
+  /** Per-key limits managed by `/api/limits`; also `/check`'s lookup. @default {in memory} */
+  overrideStore?: OverrideStore;
+  /** This node's registry, listed by `/api/nodes`. @default {an unstarted in-memory one} */
+  registry?: NodeRegistry;
+  /** Where management changes are announced to every node. @default {in process} */
+  events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
   clock?: Clock;
 }
@@ -27,6 +41,21 @@ export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
   const clock = deps.clock ?? (() => performance.now());
   const app = new Hono();
+  const defaults = {
+    limit: config.defaultLimit,
+    windowMs: config.defaultWindowMs,
+    algorithm: config.defaultAlgorithm,
+  };
+  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore();
+  // With an override store given, it decides: a lookup passed beside it must not shadow it.
+  const overrides = deps.overrideStore ?? deps.overrides ?? overrideStore;
+  const registry = deps.registry ?? new NodeRegistry({
+    backend: new MemoryRegistryBackend(),
+    id: config.nodeId,
+    address: `${config.nodeHost}:${config.nodePort}`,
+    ttlSeconds: config.nodeTtlSeconds,
+    heartbeatSeconds: config.nodeHeartbeatSeconds,
+  });
 
   app.use(async function httpMetrics(c, next) {
     const started = clock();
@@ -46,15 +75,23 @@ export function createApp(deps: AppDeps): Hono {
     createCheckRoutes({
       store,
       metrics,
-      overrides: deps.overrides,
-      defaults: {
-        limit: config.defaultLimit,
-        windowMs: config.defaultWindowMs,
-        algorithm: config.defaultAlgorithm,
-      },
+      overrides,
+      defaults,
     }),
   );
   app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
+  app.route(
+    "/api",
+    createAdminRoutes({
+      store,
+      registry,
+      overrides: overrideStore,
+      events: deps.events ?? new LocalEvents(),
+      defaults,
+      auth: { token: config.adminToken, readAuth: config.adminReadAuth },
+      logger,
+    }),
+  );
   app.get("/metrics", async (c) => {
     const text = await metrics.render();
     return c.body(text, 200, { "Content-Type": metrics.contentType });

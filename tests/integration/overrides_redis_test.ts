@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { StoreUnavailableError } from "../../src/errors.ts";
+import type { ClusterEvent } from "../../src/events.ts";
+import { RedisEvents } from "../../src/events_redis.ts";
+import { createLogger } from "../../src/log.ts";
+import { OverridesFullError } from "../../src/overrides.ts";
+import { RedisOverrideStore } from "../../src/overrides_redis.ts";
+import { createRedisClient } from "../../src/redis.ts";
+import { startRedis } from "../_helpers/redis_server.ts";
+import { waitFor } from "../_helpers/wait.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "RedisEvents delivers each event to every subscriber, the publisher included",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const a = await RedisEvents.connect({ client, prefix: "rl" });
+    const b = await RedisEvents.connect({ client, prefix: "rl" });
+    try {
+      assert.equal(a.channel, "rl:events");
+      const gotA: ClusterEvent[] = [];
+      const gotB: ClusterEvent[] = [];
+      a.subscribe((e) => gotA.push(e));
+      const stopB = b.subscribe((e) => gotB.push(e));
+      await a.publish({ type: "override_changed", key: "k/1 {x}" });
+      await redis.cli("PUBLISH", "rl:events", "not an event");
+      await b.publish({ type: "counter_reset", key: "é" });
+      await waitFor("both events on both", () => gotA.length === 2 && gotB.length === 2);
+      const expected = [
+        { type: "override_changed", key: "k/1 {x}" },
+        { type: "counter_reset", key: "é" },
+      ];
+      assert.deepEqual(gotA, expected);
+      assert.deepEqual(gotB, expected);
+      stopB();
+      await a.publish({ type: "counter_reset", key: "z" });
+      await waitFor("a third event on a", () => gotA.length === 3);
+      assert.equal(gotB.length, 2);
+    } finally {
+      await a.close();
+      await b.close();
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "RedisOverrideStore: a change on one node reaches another by event alone, and by poll alone",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const events = await RedisEvents.connect({ client, prefix: "rl" });
+    const writer = new RedisOverrideStore({ client, pollIntervalMs: 0 });
+    const byEvent = new RedisOverrideStore({ client, events, pollIntervalMs: 0 });
+    const byPoll = new RedisOverrideStore({ client, pollIntervalMs: 100 });
+    try {
+      await writer.set("before", { limit: 9, windowMs: 900 });
+      await Promise.all([writer.start(), byEvent.start(), byPoll.start()]);
+      assert.deepEqual(byEvent.get("before"), { limit: 9, windowMs: 900 });
+
+      const result = await writer.set("k/1", {
+        limit: 3,
+        windowMs: 1000,
+        algorithm: "sliding_log",
+      });
+      assert.equal(result.created, true);
+      // The writer applies its own change at once.
+      assert.deepEqual(writer.get("k/1"), { limit: 3, windowMs: 1000, algorithm: "sliding_log" });
+      await events.publish({ type: "override_changed", key: "k/1" });
+      await waitFor("the event-driven copy", () => byEvent.get("k/1")?.limit === 3);
+      await waitFor("the polled copy", () => byPoll.get("k/1")?.limit === 3);
+
+      assert.equal(await writer.delete("k/1"), true);
+      assert.equal(writer.get("k/1"), undefined);
+      await events.publish({ type: "override_changed", key: "k/1" });
+      await waitFor("the delete by event", () => byEvent.get("k/1") === undefined);
+      await waitFor("the delete by poll", () => byPoll.get("k/1") === undefined);
+      assert.equal(await writer.delete("k/1"), false);
+
+      const listed = await byPoll.list();
+      assert.deepEqual(listed.map((e) => [e.key, e.limit, e.windowMs]), [["before", 9, 900]]);
+      assert.equal(await redis.cli("HEXISTS", "rl:overrides", "before"), "1");
+      assert.equal(writer.version, byEvent.version);
+    } finally {
+      await Promise.all([writer.close(), byEvent.close(), byPoll.close()]);
+      await events.close();
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisOverrideStore drops its copy when Redis comes back empty, never reusing a version",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const writer = new RedisOverrideStore({ client, pollIntervalMs: 0 });
+    const reader = new RedisOverrideStore({ client, pollIntervalMs: 50 });
+    try {
+      await writer.start();
+      await reader.start();
+      await writer.set("a", { limit: 1, windowMs: 1 });
+      await waitFor("the first copy", () => reader.get("a") !== undefined);
+      const oldVersion = reader.version!;
+      assert.equal(await redis.cli("FLUSHALL"), "OK");
+      await waitFor("the copy to empty", () => reader.get("a") === undefined);
+      // One change after the flush: a plain counter would be back at the same number.
+      await writer.set("b", { limit: 2, windowMs: 2 });
+      await waitFor("the new copy", () => reader.get("b") !== undefined);
+      assert.notEqual(reader.version, oldVersion);
+      assert.ok(BigInt(reader.version!) > BigInt(oldVersion));
+    } finally {
+      await writer.close();
+      await reader.close();
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisOverrideStore enforces its cap atomically",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const store = new RedisOverrideStore({ client, pollIntervalMs: 0, maxOverrides: 5 });
+    try {
+      await store.start();
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) => store.set(`k${i}`, { limit: 1, windowMs: 1 })),
+      );
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 5);
+      for (const r of results) {
+        if (r.status === "rejected") assert.ok(r.reason instanceof OverridesFullError);
+      }
+      assert.equal(await redis.cli("HLEN", "rl:overrides"), "5");
+      assert.equal((await store.set("k0", { limit: 2, windowMs: 1 })).created, false);
+    } finally {
+      await store.close();
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisOverrideStore keeps serving its copy through an outage and reports it once",
+  ...opts,
+  async fn() {
+    const redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
+    const store = new RedisOverrideStore({ client, pollIntervalMs: 50, logger, timeoutMs: 500 });
+    try {
+      await store.start();
+      await store.set("vip", { limit: 5, windowMs: 1000 });
+      await redis.kill();
+      await waitFor("a failed refresh", () => lines.length > 0);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(lines.map((l) => l.event), ["overrides_refresh_failed"]);
+      assert.deepEqual(store.get("vip"), { limit: 5, windowMs: 1000 });
+      await assert.rejects(() => store.set("x", { limit: 1, windowMs: 1 }), StoreUnavailableError);
+      await assert.rejects(() => store.list(), StoreUnavailableError);
+      await redis.restart();
+      await waitFor("recovery", () => lines.some((l) => l.event === "overrides_refresh_recovered"));
+      // Redis came back empty, so the override is gone everywhere.
+      await waitFor("the copy to follow Redis", () => store.get("vip") === undefined);
+    } finally {
+      await store.close();
+      client.destroy();
+      await redis.stop();
+    }
+  },
+});
