@@ -99,7 +99,7 @@ export async function runRegistryCases(t: Deno.TestContext, make: BackendFactory
       async () => {
         const clock = createManualClock();
         const backend = await make(clock);
-        const crashed = await start(node(backend, "crashed"));
+        await start(node(backend, "crashed"));
         const alive = await start(node(backend, "alive"));
         const states = async () =>
           Object.fromEntries((await alive.list()).map((n) => [n.id, n.state]));
