@@ -1,9 +1,12 @@
 /** Builds an app over the embedded store for route tests (`app.request()`, no network). */
 import { createApp } from "../../src/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
-import { noOverrides, type OverrideLookup } from "../../src/limiter/resolve.ts";
+import type { ClusterEvents } from "../../src/events.ts";
+import type { OverrideLookup } from "../../src/limiter/resolve.ts";
 import { silentLogger } from "../../src/log.ts";
 import { createMetrics, type Metrics } from "../../src/metrics.ts";
+import type { OverrideStore } from "../../src/overrides.ts";
+import type { NodeRegistry } from "../../src/registry.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
 
@@ -12,6 +15,9 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   store?: Store;
   overrides?: OverrideLookup;
+  overrideStore?: OverrideStore;
+  registry?: NodeRegistry;
+  events?: ClusterEvents;
 }
 
 /** An app with its parts, for assertions on the store and metrics. */
@@ -24,7 +30,10 @@ export function makeTestApp(options: TestAppOptions = {}) {
     store,
     metrics,
     logger: silentLogger,
-    overrides: options.overrides ?? noOverrides,
+    ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
+    ...(options.overrideStore === undefined ? {} : { overrideStore: options.overrideStore }),
+    ...(options.registry === undefined ? {} : { registry: options.registry }),
+    ...(options.events === undefined ? {} : { events: options.events }),
   });
   return { app, store, metrics, config };
 }
