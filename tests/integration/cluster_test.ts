@@ -216,6 +216,22 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "every node's ratelimiter_active_counters converges on the real count",
+        async () => {
+          const scanned = await redis.cli("--scan", "--pattern", "rl:*:{*");
+          const expected = scanned.split("\n").filter((l) => l !== "").length;
+          assert.ok(expected > 5000, `expected ${expected}`);
+          for (const node of nodes) {
+            await waitFor(`the gauge on ${node.url}`, async () => {
+              const text = await (await fetch(`${node.url}/metrics`)).text();
+              const match = /^ratelimiter_active_counters\{[^}]*\} (\d+)$/m.exec(text);
+              return match !== null && Number(match[1]) === expected;
+            });
+          }
+        },
+      );
+
       await t.step("a SIGTERM'd node leaves the list at once", async () => {
         assert.equal(await n3.stop("SIGTERM"), 0);
         assert.deepEqual(await nodeStates(n1), { "node-1": "Up", "node-2": "Up" });

@@ -48,6 +48,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "RedisEvents resubscribes by itself after Redis restarts",
+  ...opts,
+  async fn() {
+    const redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const events = await RedisEvents.connect({ client, timeoutMs: 500 });
+    try {
+      const got: string[] = [];
+      events.subscribe((e) => got.push(e.key));
+      await redis.kill();
+      await redis.restart();
+      await waitFor(
+        "an event after the restart",
+        async () => {
+          await events.publish({ type: "counter_reset", key: "after" }).catch(() => {});
+          return got.includes("after");
+        },
+        10_000,
+        200,
+      );
+      assert.equal(await redis.cli("PUBSUB", "NUMSUB", "rl:events"), "rl:events\n1");
+    } finally {
+      await events.close();
+      client.destroy();
+      await redis.stop();
+    }
+  },
+});
+
+Deno.test({
   name:
     "RedisOverrideStore: a change on one node reaches another by event alone, and by poll alone",
   ...opts,
