@@ -3,7 +3,7 @@ import { StoreUnavailableError } from "../../src/errors.ts";
 import { createRedisClient } from "../../src/redis.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-import { runStoreCases, SLIDING_LOG_CASES } from "../store/_cases.ts";
+import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const req = (key: string, limit = 10, windowMs = 60_000) => ({
@@ -15,13 +15,13 @@ const req = (key: string, limit = 10, windowMs = 60_000) => ({
 });
 
 Deno.test({
-  name: "RedisStore passes the shared sliding-log cases",
+  name: "RedisStore passes the shared cases of every algorithm",
   ...opts,
   async fn(t) {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
     try {
-      await runStoreCases(t, SLIDING_LOG_CASES, async (clock) => {
+      await runStoreCases(t, ALL_CASES, async (clock) => {
         const store = new RedisStore({ client, prefix: "test", clock });
         await store.init();
         return store;
