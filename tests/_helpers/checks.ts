@@ -1,5 +1,5 @@
 /** Check bodies shared by route and integration tests. */
-import { ALGORITHMS } from "../../src/limiter/types.ts";
+import { ALGORITHMS, type LimitRequest } from "../../src/limiter/types.ts";
 
 /** A deterministic mix of single and multi-limit checks over a few keys, every algorithm. */
 export function equivalenceChecks(n: number): Record<string, unknown>[] {
@@ -20,4 +20,26 @@ export function equivalenceChecks(n: number): Record<string, unknown>[] {
     }
   }
   return checks;
+}
+
+/** The same kind of mix as {@linkcode equivalenceChecks}, as store requests on keys tagged `tag`. */
+export function equivalenceGroups(n: number, tag: string): LimitRequest[][] {
+  let seed = 11;
+  const next = (m: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % m;
+  };
+  const groups: LimitRequest[][] = [];
+  for (let i = 0; i < n; i++) {
+    const algorithm = ALGORITHMS[next(ALGORITHMS.length)]!;
+    const group: LimitRequest[] = [
+      { key: `{${tag}}:${next(4)}`, algorithm, limit: 5, windowMs: 60_000, cost: next(3) },
+    ];
+    if (next(3) === 0) {
+      const other = ALGORITHMS[(ALGORITHMS.indexOf(algorithm) + 1) % ALGORITHMS.length]!;
+      group.push({ key: `{${tag}}:shared`, algorithm: other, limit: 8, windowMs: 60_000, cost: 1 });
+    }
+    groups.push(group);
+  }
+  return groups;
 }

@@ -4,6 +4,8 @@ import { createRedisClient } from "../../src/redis.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
+import { createManualClock } from "../../src/clock.ts";
+import { equivalenceGroups } from "../_helpers/checks.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const req = (key: string, limit = 10, windowMs = 60_000) => ({
@@ -119,6 +121,72 @@ Deno.test({
       assert.deepEqual(store.status(), "down");
     } finally {
       client.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore.checkMany() answers as the same checks one by one would",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const clock = createManualClock();
+      const store = new RedisStore({ client, clock });
+      await store.init();
+      const batched = await store.checkMany(equivalenceGroups(300, "batch"));
+      const oneByOne = [];
+      for (const group of equivalenceGroups(300, "single")) oneByOne.push(await store.check(group));
+      assert.deepEqual(batched, oneByOne);
+      assert.ok(batched.some((o) => o.allowed) && batched.some((o) => !o.allowed));
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore keeps every O(1) algorithm in a small hash with a TTL and lists it",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client, prefix: "rl" });
+      const requests = [
+        { ...req("{o}:sw", 5, 10_000), algorithm: "sliding_window" as const },
+        { ...req("{o}:fw", 5, 10_000), algorithm: "fixed_window" as const },
+        { ...req("{o}:tb", 5, 10_000), algorithm: "token_bucket" as const, refillRate: 2 },
+        { ...req("{o}:gc", 5, 10_000), algorithm: "gcra" as const, burst: 3 },
+      ];
+      assert.equal((await store.check(requests)).allowed, true);
+      const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
+      assert.deepEqual(keys, ["rl:fw:{o}::fw", "rl:gc:{o}::gc", "rl:sw:{o}::sw", "rl:tb:{o}::tb"]);
+      for (const key of keys) {
+        assert.equal(await redis.cli("TYPE", key), "hash");
+        const ttl = Number(await redis.cli("PTTL", key));
+        assert.ok(ttl > 0 && ttl <= 20_001, `${key} ttl ${ttl}`);
+      }
+      const page = await store.listCounters({ limit: 10 });
+      const listed = Object.fromEntries(page.counters.map((c) => [c.algorithm, c]));
+      assert.deepEqual(Object.keys(listed).sort(), [
+        "fixed_window",
+        "gcra",
+        "sliding_window",
+        "token_bucket",
+      ]);
+      for (const counter of page.counters) {
+        assert.equal(counter.limit, 5);
+        assert.equal(counter.windowMs, 10_000);
+        assert.equal(counter.decision.count, 1);
+      }
+      assert.equal(listed.gcra!.decision.remaining, 2);
+      assert.equal(listed.token_bucket!.decision.remaining, 4);
+      assert.equal(await store.reset("{o}:gc"), true);
+      assert.equal(await redis.cli("EXISTS", "rl:gc:{o}::gc"), "0");
+    } finally {
+      await client.close();
     }
   },
 });
