@@ -98,13 +98,24 @@ local function sl_params(key)
 end
 
 -- The O(1) algorithms keep a small hash with short field names: l = limit, w = window_ms, plus
--- their counters. Reads the recorded parameters of such a hash; extra is the param field or nil.
+-- their counters. Reads the recorded parameters of such a hash; extra names the field of the
+-- algorithm's param (stored only when it differs from the limit, to keep the hash small), or nil.
 local function hash_params(key, extra)
   local v = redis.call('HMGET', key, 'l', 'w', extra or 'l')
   if not v[1] then return nil end
+  local limit = tonumber(v[1])
   local param = 0
-  if extra then param = tonumber(v[3]) end
-  return tonumber(v[1]), tonumber(v[2]), param
+  if extra then param = tonumber(v[3]) or limit end
+  return limit, tonumber(v[2]), param
+end
+
+-- Stores an algorithm's param in field f only when it differs from the limit.
+local function set_param(key, f, param, limit)
+  if param == limit then
+    redis.call('HDEL', key, f)
+  else
+    redis.call('HSET', key, f, fmt(param))
+  end
 end
 
 -- fixed_window: e = end of the counted epoch-aligned window (us), c = its count. A count holds
@@ -233,8 +244,9 @@ local function sw_params(key)
   return hash_params(key, nil)
 end
 
--- token_bucket: r = refill per window, k = level in ticks (tokens * window us, so a refill of r
--- tokens per window adds exactly r ticks per us), t = when k was computed (us). A missing key is
+-- token_bucket: r = refill per window (when not the limit), k = level in ticks (tokens * window
+-- us, so a refill of r tokens per window adds exactly r ticks per us), t = when k was computed
+-- (us). A missing key is
 -- a full bucket.
 local function tb_level(key, now, limit, window_ms, rate)
   local window = window_ms * 1000
@@ -272,8 +284,8 @@ end
 local function tb_commit(key, now, limit, window_ms, cost, rate)
   local window = window_ms * 1000
   local level = tb_level(key, now, limit, window_ms, rate) - cost * window
-  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 'r', fmt(rate), 'k', fmt(level),
-    't', fmt(now))
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 'k', fmt(level), 't', fmt(now))
+  set_param(key, 'r', rate, limit)
   redis.call('PEXPIRE', key, fmt(ceil_ms(math.ceil((limit * window - level) / rate)) + 1))
 end
 
@@ -281,8 +293,8 @@ local function tb_params(key)
   return hash_params(key, 'r')
 end
 
--- gcra (virtual scheduling): b = burst, t = theoretical arrival time (us). The emission interval
--- is window / limit rounded up to whole us, so every quantity is an integer.
+-- gcra (virtual scheduling): b = burst (when not the limit), t = theoretical arrival time (us).
+-- The emission interval is window / limit rounded up to whole us, so every quantity is an integer.
 local function gc_interval(limit, window_ms)
   return math.ceil(window_ms * 1000 / limit)
 end
@@ -317,7 +329,8 @@ end
 
 local function gc_commit(key, now, limit, window_ms, cost, burst)
   local tat = gc_tat(key, now) + cost * gc_interval(limit, window_ms)
-  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 'b', fmt(burst), 't', fmt(tat))
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 't', fmt(tat))
+  set_param(key, 'b', burst, limit)
   redis.call('PEXPIRE', key, fmt(ceil_ms(tat - now) + 1))
 end
 

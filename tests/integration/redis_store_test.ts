@@ -159,30 +159,40 @@ Deno.test({
         { ...req("{o}:fw", 5, 10_000), algorithm: "fixed_window" as const },
         { ...req("{o}:tb", 5, 10_000), algorithm: "token_bucket" as const, refillRate: 2 },
         { ...req("{o}:gc", 5, 10_000), algorithm: "gcra" as const, burst: 3 },
+        { ...req("{o}:tb2", 5, 10_000), algorithm: "token_bucket" as const },
+        { ...req("{o}:gc2", 5, 10_000), algorithm: "gcra" as const },
       ];
       assert.equal((await store.check(requests)).allowed, true);
       const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
-      assert.deepEqual(keys, ["rl:fw:{o}::fw", "rl:gc:{o}::gc", "rl:sw:{o}::sw", "rl:tb:{o}::tb"]);
+      assert.deepEqual(keys, [
+        "rl:fw:{o}::fw",
+        "rl:gc:{o}::gc",
+        "rl:gc:{o}::gc2",
+        "rl:sw:{o}::sw",
+        "rl:tb:{o}::tb",
+        "rl:tb:{o}::tb2",
+      ]);
       for (const key of keys) {
         assert.equal(await redis.cli("TYPE", key), "hash");
         const ttl = Number(await redis.cli("PTTL", key));
         assert.ok(ttl > 0 && ttl <= 20_001, `${key} ttl ${ttl}`);
       }
       const page = await store.listCounters({ limit: 10 });
-      const listed = Object.fromEntries(page.counters.map((c) => [c.algorithm, c]));
-      assert.deepEqual(Object.keys(listed).sort(), [
-        "fixed_window",
-        "gcra",
-        "sliding_window",
-        "token_bucket",
-      ]);
+      const listed = Object.fromEntries(page.counters.map((c) => [c.key, c]));
+      assert.deepEqual(Object.keys(listed).sort(), keys.map((k) => `{o}:${k.split("::")[1]}`));
       for (const counter of page.counters) {
         assert.equal(counter.limit, 5);
         assert.equal(counter.windowMs, 10_000);
         assert.equal(counter.decision.count, 1);
       }
-      assert.equal(listed.gcra!.decision.remaining, 2);
-      assert.equal(listed.token_bucket!.decision.remaining, 4);
+      // The burst and refill rate in effect are recorded (a default one as the limit).
+      assert.equal(listed["{o}:gc"]!.decision.remaining, 2);
+      assert.equal(listed["{o}:gc2"]!.decision.remaining, 4);
+      // One token comes back every 5 s at 2 per 10 s, every 2 s at the default 5 per 10 s.
+      const tbReset = listed["{o}:tb"]!.decision.resetAfterMs;
+      assert.ok(tbReset > 3000 && tbReset <= 5000, `${tbReset}`);
+      const tb2Reset = listed["{o}:tb2"]!.decision.resetAfterMs;
+      assert.ok(tb2Reset > 0 && tb2Reset <= 2000, `${tb2Reset}`);
       assert.equal(await store.reset("{o}:gc"), true);
       assert.equal(await redis.cli("EXISTS", "rl:gc:{o}::gc"), "0");
     } finally {
