@@ -5,7 +5,7 @@
  * loopback port and stops it when done. Not part of the test suite.
  *
  * Usage: `deno task bench:memory [--keys N] [--write]`; `--write` replaces the section
- * "## Memory per key (issue 5)" of `bench/RESULTS.md`.
+ * "## Memory per key (issue 5)" of `bench/RESULTS.md` (run `deno fmt bench/RESULTS.md` after).
  *
  * @module
  */
@@ -45,6 +45,15 @@ const client = await createRedisClient(redis.url);
 const store = new RedisStore({ client, prefix: "rl" });
 await store.init();
 const rows: Row[] = [];
+const variants: { what: string; bytes: number }[] = [];
+const VARIANTS: [string, string, number, number][] = [
+  ["key `user:1`, limit 100, window 1 h", "user:1", 100, 3_600_000],
+  ["key `user:1`, limit 1,000,000, window 1 day", "user:2", 1_000_000, 86_400_000],
+  ["key `u`, limit 1,000,000, window 30 days", "u", 1_000_000, 2_592_000_000],
+  ["a 35-byte key, limit 100, window 1 h", `user:${"x".repeat(30)}`, 100, 3_600_000],
+];
+const usage = (algorithm: typeof ALGORITHMS[number], key: string) =>
+  client.sendCommand<number>(["MEMORY", "USAGE", counterKey("rl", algorithm, key), "SAMPLES", "0"]);
 const version = /redis_version:(\S+)/.exec(await client.sendCommand<string>(["INFO", "server"]))
   ?.[1];
 try {
@@ -52,11 +61,14 @@ try {
     await client.sendCommand(["FLUSHALL"]);
     await new Promise((r) => setTimeout(r, 200));
     const before = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
+    // A bucket refills 1 token per 36 s here and its key expires once full: half-empty buckets
+    // live for 30 min, long enough to count them all.
+    const cost = algorithm === "token_bucket" || algorithm === "gcra" ? 50 : 1;
     const started = performance.now();
     for (let base = 0; base < keys; base += CHUNK) {
       const groups: LimitRequest[][] = [];
       for (let i = base; i < Math.min(keys, base + CHUNK); i++) {
-        groups.push([{ key: `user:${i}`, algorithm, limit: 100, windowMs: 3_600_000, cost: 1 }]);
+        groups.push([{ key: `user:${i}`, algorithm, limit: 100, windowMs: 3_600_000, cost }]);
       }
       await store.checkMany(groups);
     }
@@ -64,16 +76,33 @@ try {
     const size = await client.sendCommand<number>(["DBSIZE"]);
     if (size !== keys) throw new Error(`${algorithm}: expected ${keys} keys, found ${size}`);
     const after = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
-    const sample = await client.sendCommand<number>([
-      "MEMORY",
-      "USAGE",
-      counterKey("rl", algorithm, `user:${Math.floor(keys / 2)}`),
-      "SAMPLES",
-      "0",
-    ]);
+    const sample = await usage(algorithm, `user:${Math.floor(keys / 2)}`);
     const row = { algorithm, keys, bytesPerKey: (after - before) / keys, sample, seconds };
     rows.push(row);
     console.log(JSON.stringify(row));
+  }
+  // One key's own footprint (MEMORY USAGE) as its parameters, key name and traffic vary.
+  await client.sendCommand(["FLUSHALL"]);
+  for (const algorithm of ALGORITHMS.filter((a) => a !== "sliding_log")) {
+    for (const [name, key, limit, windowMs] of VARIANTS) {
+      await store.check([{ key, algorithm, limit, windowMs, cost: 37 }]);
+      variants.push({ what: `\`${algorithm}\`, ${name}`, bytes: await usage(algorithm, key) });
+    }
+  }
+  for (const entries of [1, 10, 100, 128, 1000, 10_000]) {
+    const key = `user:log${entries}`;
+    const request = { key, algorithm: "sliding_log" as const, limit: 100_000, windowMs: 3_600_000 };
+    // One entry per check, as real traffic makes them (a cost of n writes n members at once).
+    await store.checkMany(Array.from({ length: entries }, () => [{ ...request, cost: 1 }]));
+    const bytes = await usage("sliding_log", key);
+    variants.push({
+      what: entries === 1
+        ? "`sliding_log`, 1 entry"
+        : `\`sliding_log\`, ${entries.toLocaleString("en")} entries (${
+          (bytes / entries).toFixed(0)
+        } bytes per entry)`,
+      bytes,
+    });
   }
 } finally {
   await client.close();
@@ -84,7 +113,8 @@ const table = [
   `${SECTION}`,
   "",
   `Command: \`${command}\` (redis-server ${version ?? "?"}, jemalloc, one key per user ` +
-  "`user:<n>`, limit 100, window 1 h, one request each, EVALSHA of the real check script pipelined " +
+  "`user:<n>`, limit 100, window 1 h, one request each (cost 50 for `token_bucket` and `gcra`, so " +
+  "their keys outlive the run; cost 1 otherwise), EVALSHA of the real check script pipelined " +
   `in chunks of ${CHUNK.toLocaleString("en")}). Measured ${
     new Date().toISOString().slice(0, 10)
   } on ` +
@@ -102,12 +132,24 @@ const table = [
     } | ${r.bytesPerKey.toFixed(1)} | ${r.sample} | ${r.seconds.toFixed(1)} |`
   ),
   "",
-  "`sliding_log` holds one sorted-set member per counted request plus one for its parameters, so " +
-  "its figure is for a key with one request; each further request adds roughly its member " +
-  "(about 20-30 bytes in a small listpack, 60-80 bytes once the set turns into a skiplist past " +
-  "128 members). The other algorithms stay the same size whatever the traffic.",
+  "`sliding_log`'s figure is for a key holding one request: it keeps one sorted-set member per " +
+  "counted request. The other algorithms keep the same few fields whatever the traffic. One key's " +
+  "own footprint (`MEMORY USAGE`) as its name, parameters and traffic vary; add about " +
+  `${dictionaryBytes(rows)} bytes per key of dictionaries (main and expires) to compare with the ` +
+  "`used_memory` figures:",
+  "",
+  "| Key | `MEMORY USAGE` (bytes) |",
+  "| --- | ---: |",
+  ...variants.map((v) => `| ${v.what} | ${v.bytes} |`),
   "",
 ].join("\n");
+
+/** Bytes per key outside `MEMORY USAGE` (dictionaries, expires), from the O(1) rows. */
+function dictionaryBytes(rows: Row[]): number {
+  const o1 = rows.filter((r) => r.algorithm !== "sliding_log");
+  if (o1.length === 0) return 0;
+  return Math.round(o1.reduce((sum, r) => sum + r.bytesPerKey - r.sample, 0) / o1.length);
+}
 
 console.log(table);
 if (Deno.args.includes("--write")) {
