@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, parseConfig, redactUrl } from "../src/config.ts";
+import { ALGORITHMS } from "../src/limiter/types.ts";
 
 Deno.test("parseConfig() applies the documented defaults", () => {
   const config = parseConfig({}, { hostname: "box" });
@@ -100,4 +101,15 @@ Deno.test("parseConfig() rejects a zero window and a port past 65535", () => {
 Deno.test("redactUrl() hides the password", () => {
   assert.equal(redactUrl("redis://user:hunter2@host:6379/0"), "redis://user:***@host:6379/0");
   assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+});
+
+Deno.test("parseConfig() accepts every algorithm as RATELIMITER_DEFAULT_ALGORITHM", () => {
+  for (const algorithm of ALGORITHMS) {
+    const config = parseConfig({ RATELIMITER_DEFAULT_ALGORITHM: algorithm });
+    assert.equal(config.defaultAlgorithm, algorithm);
+  }
+  assert.throws(
+    () => parseConfig({ RATELIMITER_DEFAULT_ALGORITHM: "leaky_bucket" }),
+    /RATELIMITER_DEFAULT_ALGORITHM.*expected one of sliding_log, sliding_window, fixed_window, token_bucket, gcra/,
+  );
 });

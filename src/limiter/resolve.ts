@@ -4,8 +4,12 @@ import type { Algorithm, LimitRequest } from "./types.ts";
 export interface Override {
   limit: number;
   windowMs: number;
-  /** Algorithm the key must use; the default when unset. */
+  /** Algorithm the key must use; the configured default when unset. */
   algorithm?: Algorithm | undefined;
+  /** `gcra` only: the burst; `limit` when unset. */
+  burst?: number | undefined;
+  /** `token_bucket` only: tokens refilled per window; `limit` when unset. */
+  refillRate?: number | undefined;
 }
 
 /** Where per-key overrides are looked up on the hot path; must answer synchronously. */
@@ -30,11 +34,17 @@ export interface LimitInput {
   windowMs?: number | undefined;
   algorithm?: Algorithm | undefined;
   cost?: number | undefined;
+  burst?: number | undefined;
+  refillRate?: number | undefined;
 }
 
 /**
  * The effective limit of one request: a key's override decides (an operator's decision beats a
  * client's), else the request's values, else the defaults.
+ *
+ * Under an override the client chooses nothing but the cost: not the algorithm (each algorithm
+ * keeps its own counter, so switching between them would multiply the operator's limit), nor the
+ * burst or refill rate. `burst` is kept only for `gcra` and `refillRate` only for `token_bucket`.
  */
 export function resolveLimit(
   input: LimitInput,
@@ -42,20 +52,17 @@ export function resolveLimit(
   overrides: OverrideLookup,
 ): LimitRequest {
   const override = overrides.get(input.key);
-  if (override !== undefined) {
-    return {
-      key: input.key,
-      algorithm: override.algorithm ?? input.algorithm ?? defaults.algorithm,
-      limit: override.limit,
-      windowMs: override.windowMs,
-      cost: input.cost ?? 1,
-    };
-  }
-  return {
+  const source = override === undefined ? input : override;
+  const request: LimitRequest = {
     key: input.key,
-    algorithm: input.algorithm ?? defaults.algorithm,
-    limit: input.limit ?? defaults.limit,
-    windowMs: input.windowMs ?? defaults.windowMs,
+    algorithm: source.algorithm ?? defaults.algorithm,
+    limit: source.limit ?? defaults.limit,
+    windowMs: source.windowMs ?? defaults.windowMs,
     cost: input.cost ?? 1,
   };
+  if (request.algorithm === "gcra" && source.burst !== undefined) request.burst = source.burst;
+  if (request.algorithm === "token_bucket" && source.refillRate !== undefined) {
+    request.refillRate = source.refillRate;
+  }
+  return request;
 }

@@ -21,8 +21,16 @@ local function ceil_ms(us)
   return math.ceil(us / 1000)
 end
 
+-- Numbers become strings without tostring's 14-digit rounding (every stored value is integral).
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
 -- Each algorithm has eval (decide without consuming; may only tidy state without changing meaning)
--- returning allowed, count, remaining, retry_after_ms, reset_after_ms; and commit (consume).
+-- returning allowed, count, remaining, retry_after_ms, reset_after_ms; commit (consume); and params
+-- (the limit, window_ms and extra parameter recorded by the last commit, or nil). Both eval and
+-- commit take (key, now_us, limit, window_ms, cost, param); param is gcra's burst or
+-- token_bucket's refill rate. Each mirrors src/limiter/<algorithm>.ts operation for operation.
 
 -- sliding_log: a sorted set of one member per counted unit, scored by its time in microseconds,
 -- plus one metadata member '~<limit>:<window_ms>' scored +inf that records the parameters.
@@ -82,28 +90,273 @@ local function sl_commit(key, now, limit, window_ms, cost)
   redis.call('PEXPIRE', key, window_ms + 1)
 end
 
--- Returns the limit and window_ms recorded by the last commit, or nil if the key holds no state.
 local function sl_params(key)
   local m = redis.call('ZRANGEBYSCORE', key, '+inf', '+inf')
   if m[1] == nil then return nil end
   local limit, window_ms = string.match(m[1], '^~(%d+):(%d+)$')
-  return tonumber(limit), tonumber(window_ms)
+  return tonumber(limit), tonumber(window_ms), 0
+end
+
+-- The O(1) algorithms keep a small hash with short field names: l = limit, w = window_ms, plus
+-- their counters. Reads the recorded parameters of such a hash; extra names the field of the
+-- algorithm's param (stored only when it differs from the limit, to keep the hash small), or nil.
+local function hash_params(key, extra)
+  local v = redis.call('HMGET', key, 'l', 'w', extra or 'l')
+  if not v[1] then return nil end
+  local limit = tonumber(v[1])
+  local param = 0
+  if extra then param = tonumber(v[3]) or limit end
+  return limit, tonumber(v[2]), param
+end
+
+-- Stores an algorithm's param in field f only when it differs from the limit.
+local function set_param(key, f, param, limit)
+  if param == limit then
+    redis.call('HDEL', key, f)
+  else
+    redis.call('HSET', key, f, fmt(param))
+  end
+end
+
+-- fixed_window: e = end of the counted epoch-aligned window (us), c = its count. A count holds
+-- until the end of its window even if window_ms changed since.
+local function fw_state(key, now)
+  local v = redis.call('HMGET', key, 'e', 'c')
+  if v[1] then
+    local e = tonumber(v[1])
+    if now < e then return e, tonumber(v[2]) end
+  end
+  return nil, 0
+end
+
+local function fw_end(now, window_ms)
+  local window = window_ms * 1000
+  return now - math.fmod(now, window) + window
+end
+
+local function fw_eval(key, now, limit, window_ms, cost)
+  local e, count = fw_state(key, now)
+  if e == nil then e = fw_end(now, window_ms) end
+  local need = cost
+  if need == 0 then need = 1 end
+  local allowed = count + need <= limit
+  local after = count
+  if allowed and cost > 0 then after = count + cost end
+  local retry = 0
+  if not allowed then
+    if need > limit then retry = window_ms else retry = ceil_ms(e - now) end
+  end
+  local reset = 0
+  if after > 0 then reset = ceil_ms(e - now) end
+  return allowed, after, math.max(0, limit - after), retry, reset
+end
+
+local function fw_commit(key, now, limit, window_ms, cost)
+  local e, count = fw_state(key, now)
+  if e == nil then e = fw_end(now, window_ms) end
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 'e', fmt(e), 'c', fmt(count + cost))
+  redis.call('PEXPIRE', key, fmt(ceil_ms(e - now) + 1))
+end
+
+local function fw_params(key)
+  return hash_params(key, nil)
+end
+
+-- sliding_window: s = start of the current epoch-aligned window (us), c = its count, p = the
+-- previous window's count. The estimate is c + floor(p * (window - elapsed) / window).
+local function sw_window_counts(s, c, p, now, window)
+  local start = now - math.fmod(now, window)
+  if s == start then return c, p end
+  if s == start - window then return 0, c end
+  return 0, 0
+end
+
+local function sw_estimate(cur, prev, elapsed, window)
+  return cur + math.floor(prev * (window - elapsed) / window)
+end
+
+-- Current and previous counts under window_ms; a key counted under another window length carries
+-- its estimate under that length as the current count.
+local function sw_counts(key, now, window_ms)
+  local v = redis.call('HMGET', key, 'w', 's', 'c', 'p')
+  if not v[1] then return 0, 0 end
+  local w, s, c, p = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
+  if w == window_ms then return sw_window_counts(s, c, p, now, window_ms * 1000) end
+  local old = w * 1000
+  local cur, prev = sw_window_counts(s, c, p, now, old)
+  return sw_estimate(cur, prev, math.fmod(now, old), old), 0
+end
+
+-- Smallest elapsed time e at which floor(n * (window - e) / window) <= m.
+local function sw_wait(n, m, window)
+  if n <= m then return 0 end
+  return math.floor(window - (m + 1) * window / n) + 1
+end
+
+local function sw_eval(key, now, limit, window_ms, cost)
+  local window = window_ms * 1000
+  local start = now - math.fmod(now, window)
+  local elapsed = now - start
+  local cur, prev = sw_counts(key, now, window_ms)
+  local weighted = math.floor(prev * (window - elapsed) / window)
+  local count = cur + weighted
+  local need = cost
+  if need == 0 then need = 1 end
+  local allowed = count + need <= limit
+  local added = 0
+  if allowed and cost > 0 then added = cost end
+  local after = count + added
+  local cur_after = cur + added
+  local retry = 0
+  if not allowed then
+    if need > limit then
+      retry = window_ms
+    else
+      local m = limit - need - cur
+      local at
+      if m >= 0 then
+        at = start + sw_wait(prev, m, window)
+      else
+        at = start + window + sw_wait(cur, limit - need, window)
+      end
+      retry = math.max(1, ceil_ms(at - now))
+    end
+  end
+  local reset = 0
+  if weighted > 0 then
+    reset = ceil_ms(start + sw_wait(prev, weighted - 1, window) - now)
+  elseif cur_after > 0 then
+    reset = ceil_ms(start + window + sw_wait(cur_after, cur_after - 1, window) - now)
+  end
+  return allowed, after, math.max(0, limit - after), retry, reset
+end
+
+local function sw_commit(key, now, limit, window_ms, cost)
+  local window = window_ms * 1000
+  local start = now - math.fmod(now, window)
+  local cur, prev = sw_counts(key, now, window_ms)
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 's', fmt(start),
+    'c', fmt(cur + cost), 'p', fmt(prev))
+  redis.call('PEXPIRE', key, fmt(ceil_ms(start + 2 * window - now) + 1))
+end
+
+local function sw_params(key)
+  return hash_params(key, nil)
+end
+
+-- token_bucket: r = refill per window (when not the limit), k = level in ticks (tokens * window
+-- us, so a refill of r tokens per window adds exactly r ticks per us), t = when k was computed
+-- (us). A missing key is
+-- a full bucket.
+local function tb_level(key, now, limit, window_ms, rate)
+  local window = window_ms * 1000
+  local full = limit * window
+  local v = redis.call('HMGET', key, 'w', 'k', 't')
+  if not v[1] then return full end
+  local w, level, t = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+  if w ~= window_ms then level = math.floor(level * window / (w * 1000)) end
+  return math.min(full, level + math.max(0, now - t) * rate)
+end
+
+local function tb_eval(key, now, limit, window_ms, cost, rate)
+  local window = window_ms * 1000
+  local full = limit * window
+  local level = tb_level(key, now, limit, window_ms, rate)
+  local need = cost
+  if need == 0 then need = 1 end
+  local allowed = need * window <= level
+  local after = level
+  if allowed and cost > 0 then after = level - cost * window end
+  local remaining = math.min(limit, math.floor(after / window))
+  local retry = 0
+  if not allowed then
+    if need > limit then
+      retry = window_ms
+    else
+      retry = ceil_ms(math.ceil((need * window - level) / rate))
+    end
+  end
+  local reset = 0
+  if after < full then reset = ceil_ms(math.ceil(((remaining + 1) * window - after) / rate)) end
+  return allowed, limit - remaining, remaining, retry, reset
+end
+
+local function tb_commit(key, now, limit, window_ms, cost, rate)
+  local window = window_ms * 1000
+  local level = tb_level(key, now, limit, window_ms, rate) - cost * window
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 'k', fmt(level), 't', fmt(now))
+  set_param(key, 'r', rate, limit)
+  redis.call('PEXPIRE', key, fmt(ceil_ms(math.ceil((limit * window - level) / rate)) + 1))
+end
+
+local function tb_params(key)
+  return hash_params(key, 'r')
+end
+
+-- gcra (virtual scheduling): b = burst (when not the limit), t = theoretical arrival time (us).
+-- The emission interval is window / limit rounded up to whole us, so every quantity is an integer.
+local function gc_interval(limit, window_ms)
+  return math.ceil(window_ms * 1000 / limit)
+end
+
+local function gc_tat(key, now)
+  local t = redis.call('HGET', key, 't')
+  if not t then return now end
+  return math.max(tonumber(t), now)
+end
+
+local function gc_eval(key, now, limit, window_ms, cost, burst)
+  local interval = gc_interval(limit, window_ms)
+  local tat = gc_tat(key, now)
+  local need = cost
+  if need == 0 then need = 1 end
+  local allowed = tat - now + need * interval <= burst * interval
+  local nxt = tat
+  if allowed and cost > 0 then nxt = tat + cost * interval end
+  local used = math.ceil((nxt - now) / interval)
+  local retry = 0
+  if not allowed then
+    if need > burst then
+      retry = window_ms
+    else
+      retry = ceil_ms(tat + need * interval - burst * interval - now)
+    end
+  end
+  local reset = 0
+  if used > 0 then reset = ceil_ms(nxt - (used - 1) * interval - now) end
+  return allowed, used, math.max(0, burst - used), retry, reset
+end
+
+local function gc_commit(key, now, limit, window_ms, cost, burst)
+  local tat = gc_tat(key, now) + cost * gc_interval(limit, window_ms)
+  redis.call('HSET', key, 'l', fmt(limit), 'w', fmt(window_ms), 't', fmt(tat))
+  set_param(key, 'b', burst, limit)
+  redis.call('PEXPIRE', key, fmt(ceil_ms(tat - now) + 1))
+end
+
+local function gc_params(key)
+  return hash_params(key, 'b')
 end
 
 local ALG = {
   sl = { eval = sl_eval, commit = sl_commit, params = sl_params },
+  sw = { eval = sw_eval, commit = sw_commit, params = sw_params },
+  fw = { eval = fw_eval, commit = fw_commit, params = fw_params },
+  tb = { eval = tb_eval, commit = tb_commit, params = tb_params },
+  gc = { eval = gc_eval, commit = gc_commit, params = gc_params },
 }
 `;
 
 /** Number of ARGV entries per limit in {@linkcode CHECK_SCRIPT}. */
-export const CHECK_ARGS_PER_LIMIT = 4;
+export const CHECK_ARGS_PER_LIMIT = 5;
 
 /**
  * Decides one or more limits atomically: every limit consumes, or none does.
  *
  * KEYS[i]: state key of limit i (i = 1..n), all in one hash slot.
  * ARGV[1]: now in microseconds, or "" to read Redis TIME.
- * ARGV[2 + (i-1)*4 .. 5 + (i-1)*4]: algorithm code, limit, window_ms, cost of limit i.
+ * ARGV[2 + (i-1)*5 .. 6 + (i-1)*5]: algorithm code, limit, window_ms, cost and param of limit i
+ *   (param: burst for gcra, refill rate per window for token_bucket, 0 otherwise).
  * Returns: {all_allowed (0|1), denied_index (1-based, 0 if none),
  *           then per limit: allowed (0|1), count, remaining, retry_after_ms, reset_after_ms}.
  */
@@ -115,12 +368,13 @@ local all = true
 local denied = 0
 local params = {}
 for i = 1, n do
-  local b = 2 + (i - 1) * 4
+  local b = 2 + (i - 1) * 5
   local alg = ALG[ARGV[b]]
   if alg == nil then return redis.error_reply('ERR unknown algorithm ' .. tostring(ARGV[b])) end
   local limit, window_ms, cost = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  params[i] = { alg, limit, window_ms, cost }
-  local allowed, count, remaining, retry, reset = alg.eval(KEYS[i], now, limit, window_ms, cost)
+  local param = tonumber(ARGV[b + 4])
+  params[i] = { alg, limit, window_ms, cost, param }
+  local allowed, count, remaining, retry, reset = alg.eval(KEYS[i], now, limit, window_ms, cost, param)
   if not allowed and all then
     all = false
     denied = i
@@ -134,7 +388,7 @@ end
 if all then
   for i = 1, n do
     local p = params[i]
-    if p[4] > 0 then p[1].commit(KEYS[i], now, p[2], p[3], p[4]) end
+    if p[4] > 0 then p[1].commit(KEYS[i], now, p[2], p[3], p[4], p[5]) end
   end
 else
   -- A denied check consumes nothing, so a limit that allowed on its own reports its state
@@ -145,7 +399,7 @@ else
     local p = params[i]
     local o = 2 + (i - 1) * 5
     if reply[o + 1] == 1 and p[4] > 0 then
-      local _, count, remaining, _, reset = p[1].eval(KEYS[i], now, p[2], p[3], 0)
+      local _, count, remaining, _, reset = p[1].eval(KEYS[i], now, p[2], p[3], 0, p[5])
       reply[o + 2] = count
       reply[o + 3] = remaining
       reply[o + 5] = reset
@@ -162,14 +416,15 @@ return reply
  * KEYS[1]: state key.
  * ARGV[1]: now in microseconds, or "" to read Redis TIME.
  * ARGV[2]: algorithm code.
- * Returns: {} when the key holds no state, else
- *          {limit, window_ms, allowed (0|1), count, remaining, retry_after_ms, reset_after_ms}.
+ * Returns: {} when the key holds no state, else {limit, window_ms, param, allowed (0|1), count,
+ *          remaining, retry_after_ms, reset_after_ms} (param as in CHECK_SCRIPT).
  */
 export const PEEK_SCRIPT = `${PRELUDE}
 local alg = ALG[ARGV[2]]
 if alg == nil then return redis.error_reply('ERR unknown algorithm ' .. tostring(ARGV[2])) end
-local limit, window_ms = alg.params(KEYS[1])
+local limit, window_ms, param = alg.params(KEYS[1])
 if limit == nil then return {} end
-local allowed, count, remaining, retry, reset = alg.eval(KEYS[1], read_now(ARGV[1]), limit, window_ms, 0)
-return { limit, window_ms, allowed and 1 or 0, count, remaining, retry, reset }
+local allowed, count, remaining, retry, reset =
+  alg.eval(KEYS[1], read_now(ARGV[1]), limit, window_ms, 0, param)
+return { limit, window_ms, param, allowed and 1 or 0, count, remaining, retry, reset }
 `;

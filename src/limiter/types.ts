@@ -1,11 +1,21 @@
 /** Names of the rate-limit algorithms the service implements. */
-export const ALGORITHMS = ["sliding_log"] as const;
+export const ALGORITHMS = [
+  "sliding_log",
+  "sliding_window",
+  "fixed_window",
+  "token_bucket",
+  "gcra",
+] as const;
 /** One of {@linkcode ALGORITHMS}. */
 export type Algorithm = typeof ALGORITHMS[number];
 
 /** Short code of each algorithm, used in Redis key names and script arguments. */
 export const ALGORITHM_CODES: Record<Algorithm, string> = {
   sliding_log: "sl",
+  sliding_window: "sw",
+  fixed_window: "fw",
+  token_bucket: "tb",
+  gcra: "gc",
 };
 
 /** One limit to check: a key, its algorithm and parameters, and what the request costs. */
@@ -19,6 +29,21 @@ export interface LimitRequest {
   windowMs: number;
   /** Units this request consumes; 0 only reports the state (a peek). */
   cost: number;
+  /** `gcra` only: cells that may be sent at once (the bucket's capacity). @default {limit} */
+  burst?: number;
+  /** `token_bucket` only: tokens added per `windowMs`, continuously. @default {limit} */
+  refillRate?: number;
+}
+
+/**
+ * The algorithm-specific parameter of a request: `burst` for `gcra`, `refillRate` for
+ * `token_bucket` (each defaulting to `limit`), 0 for the others. It is the fifth per-limit
+ * argument of the check script.
+ */
+export function algorithmParam(request: LimitRequest): number {
+  if (request.algorithm === "gcra") return request.burst ?? request.limit;
+  if (request.algorithm === "token_bucket") return request.refillRate ?? request.limit;
+  return 0;
 }
 
 /** The answer for one limit. A decision is data, never an exception. */

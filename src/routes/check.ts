@@ -1,29 +1,28 @@
 import { Hono } from "hono";
-import { z } from "zod";
 import type { Clock } from "../clock.ts";
-import type { Decision, LimitRequest } from "../limiter/types.ts";
-import { type LimitDefaults, type OverrideLookup, resolveLimit } from "../limiter/resolve.ts";
+import {
+  algorithmParam,
+  type CheckOutcome,
+  type Decision,
+  type LimitRequest,
+} from "../limiter/types.ts";
+import type { LimitDefaults, OverrideLookup } from "../limiter/resolve.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Store } from "../store/types.ts";
-import { keyProblem, parseWith, readJsonBody } from "./validate.ts";
+import {
+  batchBodySchema,
+  checkBodySchema,
+  peekQuerySchema,
+  resolveCheck,
+  throwIssues,
+} from "./check_input.ts";
+import { parseWith, readJsonBody, type ValidationIssue } from "./validate.ts";
+import { ApiError } from "../errors.ts";
 
-/** Largest `limit` a request may ask for. */
-export const MAX_LIMIT = 1_000_000;
-/** Longest `window_ms` a request may ask for: 30 days. */
-export const MAX_WINDOW_MS = 30 * 86_400_000;
+export { checkBodySchema, keySchema, MAX_LIMIT, MAX_WINDOW_MS } from "./check_input.ts";
 
-/** zod schema of a rate-limit key. */
-export const keySchema = z.string().superRefine((key, ctx) => {
-  const problem = keyProblem(key);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: `key ${problem}` });
-});
-
-/** zod schema of the body of `POST /check`. */
-export const checkBodySchema = z.strictObject({
-  key: keySchema,
-  limit: z.int().min(1).max(MAX_LIMIT).optional(),
-  window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
-});
+/** Largest body of `POST /check/batch`, in bytes: 1,000 checks of a few limits each. */
+export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
 
 /** Options for {@linkcode createCheckRoutes}. */
 export interface CheckRoutesOptions {
@@ -47,8 +46,23 @@ export interface CheckAnswer {
   reset_after_ms: number;
   limit: number;
   window_ms: number;
+  /** `gcra` only: the burst in effect. */
+  burst?: number;
+  /** `token_bucket` only: tokens refilled per window. */
+  refill_rate?: number;
   /** Present (true) only when the answer came from the failure mode, not the shared store. */
   degraded?: true;
+}
+
+/**
+ * The JSON answer of a multi-limit check: the fields of the limit that decided (the denying limit
+ * with the longest retry, or the first limit when allowed) plus every limit's own answer.
+ */
+export interface MultiCheckAnswer extends CheckAnswer {
+  limits: CheckAnswer[];
+  /** Index in `limits` of the denying limit with the longest retry (first on a tie), or null. */
+  denied_index: number | null;
+  denied_key: string | null;
 }
 
 /** Builds the JSON answer of one decided limit. */
@@ -71,8 +85,41 @@ export function toAnswer(
     limit: request.limit,
     window_ms: request.windowMs,
   };
+  if (request.algorithm === "gcra") answer.burst = algorithmParam(request);
+  if (request.algorithm === "token_bucket") answer.refill_rate = algorithmParam(request);
   if (degraded !== undefined) answer.degraded = true;
   return answer;
+}
+
+/**
+ * The answer of a decided check: a single-key answer for a single-key body, else a
+ * {@linkcode MultiCheckAnswer}. When several limits deny, the one with the longest retry decides
+ * the top-level fields, so `retry_after_*` (and `Retry-After`) is the time until every denying
+ * limit would allow this request.
+ */
+export function checkAnswer(
+  requests: LimitRequest[],
+  outcome: CheckOutcome,
+  multi: boolean,
+): CheckAnswer | MultiCheckAnswer {
+  const answers = requests.map((r, i) => toAnswer(r, outcome.decisions[i]!, outcome.degraded));
+  if (!multi) return answers[0]!;
+  let top = 0;
+  if (!outcome.allowed) {
+    top = -1;
+    answers.forEach((a, i) => {
+      if (!a.allowed && (top === -1 || a.retry_after_ms > answers[top]!.retry_after_ms)) top = i;
+    });
+    // A store reports at least one denying limit when it denies; guard anyway.
+    if (top === -1) top = Math.max(0, outcome.deniedIndex);
+  }
+  return {
+    ...answers[top]!,
+    allowed: outcome.allowed,
+    limits: answers,
+    denied_index: outcome.allowed ? null : top,
+    denied_key: outcome.allowed ? null : requests[top]!.key,
+  };
 }
 
 /**
@@ -103,30 +150,102 @@ export function degradedHeaders(
   return headers;
 }
 
-/** Routes of `POST /check`. */
+/** Routes of `POST /check`, `GET /check/{key}` (peek) and `POST /check/batch`. */
 export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   const { store, metrics, defaults, overrides } = options;
   const now = options.clock ?? (() => performance.now());
   const app = new Hono();
 
+  const count = (allowed: boolean) =>
+    (allowed ? metrics.checkedAllowed : metrics.checkedBlocked).inc();
+
+  const decide = async (requests: LimitRequest[], multi: boolean) => {
+    const started = now();
+    const outcome = await store.check(requests);
+    metrics.checkDuration.observe((now() - started) / 1000);
+    const answer = checkAnswer(requests, outcome, multi);
+    count(answer.allowed);
+    return {
+      answer,
+      status: answer.allowed ? 200 as const : 429 as const,
+      headers: degradedHeaders(rateLimitHeaders(answer), outcome.degraded),
+    };
+  };
+
   app.post("/check", async (c) => {
     const body = parseWith(checkBodySchema, await readJsonBody(c));
-    const request = resolveLimit(
-      { key: body.key, limit: body.limit, windowMs: body.window_ms },
-      defaults,
-      overrides,
+    const issues: ValidationIssue[] = [];
+    const requests = resolveCheck(body, defaults, overrides, issues);
+    throwIssues(issues);
+    const { answer, status, headers } = await decide(requests, body.limits !== undefined);
+    return c.json(answer, status, headers);
+  });
+
+  app.post("/check/batch", async (c) => {
+    const body = parseWith(
+      batchBodySchema,
+      await readJsonBody(c, { maxBytes: MAX_BATCH_BODY_BYTES }),
     );
+    const issues: ValidationIssue[] = [];
+    const groups = body.checks.map((check, i) =>
+      resolveCheck(check, defaults, overrides, issues, ["checks", i])
+    );
+    throwIssues(issues);
     const started = now();
-    const outcome = await store.check([request]);
+    const outcomes = await store.checkMany(groups);
     metrics.checkDuration.observe((now() - started) / 1000);
-    const answer = toAnswer(request, outcome.decisions[0]!, outcome.degraded);
-    (answer.allowed ? metrics.checkedAllowed : metrics.checkedBlocked).inc();
-    return c.json(
-      answer,
-      answer.allowed ? 200 : 429,
-      degradedHeaders(rateLimitHeaders(answer), outcome.degraded),
-    );
+    let degraded: "open" | "local" | undefined;
+    const results = outcomes.map((outcome, i) => {
+      const answer = checkAnswer(groups[i]!, outcome, body.checks[i]!.limits !== undefined);
+      count(answer.allowed);
+      degraded ??= outcome.degraded;
+      return { status: answer.allowed ? 200 : 429, ...answer };
+    });
+    return c.json({ results }, 200, degradedHeaders({}, degraded));
+  });
+
+  // The key is the rest of the path, percent-encoded (so it may hold "/", "?" or "#").
+  app.get("/check/:key{.+}", async (c) => {
+    const key = pathKey(c.req.url);
+    const query = parseWith(peekQuerySchema, queryObject(c.req.url), "query");
+    const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
+    const issues: ValidationIssue[] = [];
+    const requests = resolveCheck(body, defaults, overrides, issues);
+    throwIssues(issues, "request");
+    const { answer, status, headers } = await decide(requests, false);
+    return c.json(answer, status, headers);
   });
 
   return app;
+}
+
+/** The key of `GET /check/{key}`: the rest of the raw path, percent-decoded. */
+function pathKey(url: string): string {
+  const path = new URL(url).pathname;
+  const raw = path.slice(path.indexOf("/check/") + "/check/".length);
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(
+      400,
+      "invalid_request",
+      `Invalid key in path: ${JSON.stringify(raw)} is not valid percent-encoded UTF-8`,
+    );
+  }
+}
+
+/** The query string as an object; a parameter given twice is a 400. */
+function queryObject(url: string): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [name, value] of new URL(url).searchParams) {
+    if (Object.hasOwn(query, name)) {
+      throw new ApiError(
+        400,
+        "invalid_request",
+        `Invalid query: parameter ${JSON.stringify(name)} is given more than once`,
+      );
+    }
+    query[name] = value;
+  }
+  return query;
 }

@@ -211,10 +211,9 @@ export class MemoryStore implements Store {
       const impl = ALGORITHM_IMPLS[entry.algorithm];
       const params = impl.params(entry.state);
       const decision = impl.evaluate(entry.state, {
+        ...params,
         key: entry.key,
         algorithm: entry.algorithm,
-        limit: params.limit,
-        windowMs: params.windowMs,
         cost: 0,
       }, now);
       counters.push({

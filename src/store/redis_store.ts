@@ -3,6 +3,7 @@ import { StoreUnavailableError } from "../errors.ts";
 import { CHECK_ARGS_PER_LIMIT, CHECK_SCRIPT, PEEK_SCRIPT } from "../limiter/scripts.ts";
 import {
   ALGORITHM_CODES,
+  algorithmParam,
   ALGORITHMS,
   type CheckOutcome,
   type Decision,
@@ -136,7 +137,13 @@ export class RedisStore implements Store {
     const args: string[] = [this.#now()];
     for (const r of requests) {
       keys.push(counterKey(this.#prefix, r.algorithm, r.key));
-      args.push(ALGORITHM_CODES[r.algorithm], String(r.limit), String(r.windowMs), String(r.cost));
+      args.push(
+        ALGORITHM_CODES[r.algorithm],
+        String(r.limit),
+        String(r.windowMs),
+        String(r.cost),
+        String(algorithmParam(r)),
+      );
     }
     if (args.length !== 1 + requests.length * CHECK_ARGS_PER_LIMIT) {
       throw new Error("Script arguments out of step with CHECK_ARGS_PER_LIMIT");
@@ -245,7 +252,7 @@ export class RedisStore implements Store {
           algorithm: f.algorithm,
           limit: Number(reply[0]),
           windowMs: Number(reply[1]),
-          decision: toDecisions(reply, 2, 1)[0]!,
+          decision: toDecisions(reply, 3, 1)[0]!,
         });
       });
       this.#status = "up";

@@ -3,7 +3,9 @@ import { StoreUnavailableError } from "../../src/errors.ts";
 import { createRedisClient } from "../../src/redis.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-import { runStoreCases, SLIDING_LOG_CASES } from "../store/_cases.ts";
+import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
+import { createManualClock } from "../../src/clock.ts";
+import { equivalenceGroups } from "../_helpers/checks.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const req = (key: string, limit = 10, windowMs = 60_000) => ({
@@ -15,13 +17,13 @@ const req = (key: string, limit = 10, windowMs = 60_000) => ({
 });
 
 Deno.test({
-  name: "RedisStore passes the shared sliding-log cases",
+  name: "RedisStore passes the shared cases of every algorithm",
   ...opts,
   async fn(t) {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
     try {
-      await runStoreCases(t, SLIDING_LOG_CASES, async (clock) => {
+      await runStoreCases(t, ALL_CASES, async (clock) => {
         const store = new RedisStore({ client, prefix: "test", clock });
         await store.init();
         return store;
@@ -119,6 +121,82 @@ Deno.test({
       assert.deepEqual(store.status(), "down");
     } finally {
       client.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore.checkMany() answers as the same checks one by one would",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const clock = createManualClock();
+      const store = new RedisStore({ client, clock });
+      await store.init();
+      const batched = await store.checkMany(equivalenceGroups(300, "batch"));
+      const oneByOne = [];
+      for (const group of equivalenceGroups(300, "single")) oneByOne.push(await store.check(group));
+      assert.deepEqual(batched, oneByOne);
+      assert.ok(batched.some((o) => o.allowed) && batched.some((o) => !o.allowed));
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore keeps every O(1) algorithm in a small hash with a TTL and lists it",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client, prefix: "rl" });
+      const requests = [
+        { ...req("{o}:sw", 5, 10_000), algorithm: "sliding_window" as const },
+        { ...req("{o}:fw", 5, 10_000), algorithm: "fixed_window" as const },
+        { ...req("{o}:tb", 5, 10_000), algorithm: "token_bucket" as const, refillRate: 2 },
+        { ...req("{o}:gc", 5, 10_000), algorithm: "gcra" as const, burst: 3 },
+        { ...req("{o}:tb2", 5, 10_000), algorithm: "token_bucket" as const },
+        { ...req("{o}:gc2", 5, 10_000), algorithm: "gcra" as const },
+      ];
+      assert.equal((await store.check(requests)).allowed, true);
+      const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
+      assert.deepEqual(keys, [
+        "rl:fw:{o}::fw",
+        "rl:gc:{o}::gc",
+        "rl:gc:{o}::gc2",
+        "rl:sw:{o}::sw",
+        "rl:tb:{o}::tb",
+        "rl:tb:{o}::tb2",
+      ]);
+      for (const key of keys) {
+        assert.equal(await redis.cli("TYPE", key), "hash");
+        const ttl = Number(await redis.cli("PTTL", key));
+        assert.ok(ttl > 0 && ttl <= 20_001, `${key} ttl ${ttl}`);
+      }
+      const page = await store.listCounters({ limit: 10 });
+      const listed = Object.fromEntries(page.counters.map((c) => [c.key, c]));
+      assert.deepEqual(Object.keys(listed).sort(), keys.map((k) => `{o}:${k.split("::")[1]}`));
+      for (const counter of page.counters) {
+        assert.equal(counter.limit, 5);
+        assert.equal(counter.windowMs, 10_000);
+        assert.equal(counter.decision.count, 1);
+      }
+      // The burst and refill rate in effect are recorded (a default one as the limit).
+      assert.equal(listed["{o}:gc"]!.decision.remaining, 2);
+      assert.equal(listed["{o}:gc2"]!.decision.remaining, 4);
+      // One token comes back every 5 s at 2 per 10 s, every 2 s at the default 5 per 10 s.
+      const tbReset = listed["{o}:tb"]!.decision.resetAfterMs;
+      assert.ok(tbReset > 3000 && tbReset <= 5000, `${tbReset}`);
+      const tb2Reset = listed["{o}:tb2"]!.decision.resetAfterMs;
+      assert.ok(tb2Reset > 0 && tb2Reset <= 2000, `${tb2Reset}`);
+      assert.equal(await store.reset("{o}:gc"), true);
+      assert.equal(await redis.cli("EXISTS", "rl:gc:{o}::gc"), "0");
+    } finally {
+      await client.close();
     }
   },
 });

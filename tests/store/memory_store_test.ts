@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { createManualClock } from "../../src/clock.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
-import { runStoreCases, SLIDING_LOG_CASES } from "./_cases.ts";
+import {
+  FIXED_WINDOW_CASES,
+  GCRA_CASES,
+  MIXED_CASES,
+  runStoreCases,
+  SLIDING_LOG_CASES,
+  SLIDING_WINDOW_CASES,
+  TOKEN_BUCKET_CASES,
+} from "./_cases.ts";
 
 const req = (key: string, limit = 10, windowMs = 1000) => ({
   key,
@@ -11,13 +19,20 @@ const req = (key: string, limit = 10, windowMs = 1000) => ({
   cost: 1,
 });
 
-Deno.test("MemoryStore passes the shared sliding-log cases", async (t) => {
-  await runStoreCases(
-    t,
-    SLIDING_LOG_CASES,
-    (clock) => new MemoryStore({ clock, sweepIntervalMs: 0 }),
-  );
-});
+const TABLES = {
+  "sliding-log": SLIDING_LOG_CASES,
+  "fixed-window": FIXED_WINDOW_CASES,
+  "sliding-window": SLIDING_WINDOW_CASES,
+  "token-bucket": TOKEN_BUCKET_CASES,
+  "gcra": GCRA_CASES,
+  "multi-algorithm": MIXED_CASES,
+};
+
+for (const [name, cases] of Object.entries(TABLES)) {
+  Deno.test(`MemoryStore passes the shared ${name} cases`, async (t) => {
+    await runStoreCases(t, cases, (clock) => new MemoryStore({ clock, sweepIntervalMs: 0 }));
+  });
+}
 
 Deno.test("MemoryStore.sweep() drops expired keys", async () => {
   const clock = createManualClock();

@@ -1,0 +1,203 @@
+/**
+ * What a check request may say, and how it becomes limits to decide: the zod schemas of
+ * `POST /check`, `GET /check/{key}` and `POST /check/batch`, and the checks that need the resolved
+ * limits (one Redis Cluster slot per multi-limit check, no limit twice).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ApiError } from "../errors.ts";
+import { type LimitDefaults, type OverrideLookup, resolveLimit } from "../limiter/resolve.ts";
+import { ALGORITHMS, type LimitRequest } from "../limiter/types.ts";
+import { slotTag } from "../store/keys.ts";
+import { keyProblem, type ValidationIssue } from "./validate.ts";
+
+/** Largest `limit` (and `cost`, `burst`, `refill_rate`) a request may ask for. */
+export const MAX_LIMIT = 1_000_000;
+/** Longest `window_ms` a request may ask for: 30 days. */
+export const MAX_WINDOW_MS = 30 * 86_400_000;
+/** Most limits one multi-limit check may carry. */
+export const MAX_LIMITS_PER_CHECK = 16;
+/** Most checks one batch may carry. */
+export const MAX_BATCH_CHECKS = 1000;
+
+/** zod schema of a rate-limit key. */
+export const keySchema = z.string().superRefine((key, ctx) => {
+  const problem = keyProblem(key);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: `key ${problem}` });
+});
+
+const limitFields = {
+  limit: z.int().min(1).max(MAX_LIMIT).optional(),
+  window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
+  algorithm: z.enum(ALGORITHMS).optional(),
+  cost: z.int().min(0).max(MAX_LIMIT).optional(),
+  burst: z.int().min(1).max(MAX_LIMIT).optional(),
+  refill_rate: z.int().min(1).max(MAX_LIMIT).optional(),
+};
+
+/** The fields of one limit, as a client writes them. */
+export interface LimitFields {
+  key: string;
+  limit?: number | undefined;
+  window_ms?: number | undefined;
+  algorithm?: typeof ALGORITHMS[number] | undefined;
+  cost?: number | undefined;
+  burst?: number | undefined;
+  refill_rate?: number | undefined;
+}
+
+/** `burst` and `refill_rate` belong to one algorithm each, which the request must name. */
+function checkParams(
+  value: {
+    algorithm?: string | undefined;
+    burst?: number | undefined;
+    refill_rate?: number | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (value.burst !== undefined && value.algorithm !== "gcra") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["burst"],
+      message: 'burst applies only with "algorithm": "gcra"',
+    });
+  }
+  if (value.refill_rate !== undefined && value.algorithm !== "token_bucket") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["refill_rate"],
+      message: 'refill_rate applies only with "algorithm": "token_bucket"',
+    });
+  }
+}
+
+/** zod schema of one item of `limits`. */
+export const limitItemSchema = z.strictObject({ key: keySchema, ...limitFields }).superRefine(
+  checkParams,
+);
+
+const SINGLE_ONLY = ["limit", "window_ms", "algorithm", "cost", "burst", "refill_rate"] as const;
+
+/**
+ * zod schema of the body of `POST /check` (and of each item of a batch): exactly one of `key`
+ * (with its own fields) or `limits` (1 to 16 limits decided together).
+ */
+export const checkBodySchema = z.strictObject({
+  key: keySchema.optional(),
+  limits: z.array(limitItemSchema).min(1).max(MAX_LIMITS_PER_CHECK).optional(),
+  ...limitFields,
+}).superRefine((body, ctx) => {
+  if ((body.key === undefined) === (body.limits === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [],
+      message: 'expected exactly one of "key" or "limits"',
+    });
+    return;
+  }
+  if (body.limits === undefined) {
+    checkParams(body, ctx);
+    return;
+  }
+  for (const field of SINGLE_ONLY) {
+    if (body[field] !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [field],
+        message: `${field} goes inside each item of "limits", not beside it`,
+      });
+    }
+  }
+});
+
+/** A parsed `POST /check` body. */
+export type CheckBody = z.infer<typeof checkBodySchema>;
+
+/** zod schema of the body of `POST /check/batch`. */
+export const batchBodySchema = z.strictObject({
+  checks: z.array(checkBodySchema).min(1).max(MAX_BATCH_CHECKS),
+});
+
+const queryInt = (max: number) =>
+  z.string().regex(/^[0-9]{1,16}$/, "expected a whole number").transform(Number).pipe(
+    z.int().min(1).max(max),
+  );
+
+/** zod schema of the query of `GET /check/{key}` (a peek: no cost). */
+export const peekQuerySchema = z.strictObject({
+  limit: queryInt(MAX_LIMIT).optional(),
+  window_ms: queryInt(MAX_WINDOW_MS).optional(),
+  algorithm: z.enum(ALGORITHMS).optional(),
+  burst: queryInt(MAX_LIMIT).optional(),
+  refill_rate: queryInt(MAX_LIMIT).optional(),
+}).superRefine(checkParams);
+
+function toInput(fields: LimitFields) {
+  return {
+    key: fields.key,
+    limit: fields.limit,
+    windowMs: fields.window_ms,
+    algorithm: fields.algorithm,
+    cost: fields.cost,
+    burst: fields.burst,
+    refillRate: fields.refill_rate,
+  };
+}
+
+/**
+ * Resolves a check body into the limits to decide together, collecting into `issues` (with paths
+ * under `at`) what only the resolved limits can show: keys of one multi-limit check on different
+ * Redis Cluster slots, and one (key, algorithm) pair twice.
+ */
+export function resolveCheck(
+  body: CheckBody,
+  defaults: LimitDefaults,
+  overrides: OverrideLookup,
+  issues: ValidationIssue[],
+  at: (string | number)[] = [],
+): LimitRequest[] {
+  if (body.limits === undefined) {
+    return [resolveLimit(toInput({ ...body, key: body.key! }), defaults, overrides)];
+  }
+  const requests = body.limits.map((item) => resolveLimit(toInput(item), defaults, overrides));
+  const first = requests[0]!;
+  const tag = slotTag(first.key);
+  const seen = new Map<string, number>();
+  requests.forEach((request, i) => {
+    const path = [...at, "limits", i, "key"].join(".");
+    if (slotTag(request.key) !== tag) {
+      issues.push({
+        path,
+        message: `key ${JSON.stringify(request.key)} would not be on the Redis Cluster slot of ` +
+          `${JSON.stringify(first.key)}, so the check could not be atomic: the keys of one ` +
+          `multi-limit check must share a leading hash tag, e.g. "{tenant42}:user" and ` +
+          `"{tenant42}:ip"`,
+      });
+    }
+    const pair = `${request.algorithm}\u0000${request.key}`;
+    const previous = seen.get(pair);
+    if (previous === undefined) {
+      seen.set(pair, i);
+    } else {
+      issues.push({
+        path,
+        message: `key ${JSON.stringify(request.key)} under ${request.algorithm} is already limit ` +
+          `${previous} of this check (after overrides); each (key, algorithm) may appear once`,
+      });
+    }
+  });
+  return requests;
+}
+
+/** Throws the 400 `invalid_request` listing `issues`, if there are any. */
+export function throwIssues(issues: ValidationIssue[], what = "request body"): void {
+  if (issues.length === 0) return;
+  const first = issues[0]!;
+  throw new ApiError(
+    400,
+    "invalid_request",
+    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
+    { details: issues },
+  );
+}
