@@ -13,6 +13,7 @@ import { createMetrics } from "./src/metrics.ts";
 import { closeRedis, initRedis } from "./src/redis.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
+import { ResilientStore } from "./src/store/resilient_store.ts";
 import type { Store } from "./src/store/types.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -42,6 +43,7 @@ async function main(): Promise<number> {
     logger.error("unhandled_rejection", { error: String(event.reason) });
   });
 
+  const metrics = createMetrics({ nodeId: config.nodeId });
   let store: Store;
   if (config.redisUrl === undefined) {
     store = new MemoryStore({ maxKeys: config.memoryMaxKeys });
@@ -51,7 +53,17 @@ async function main(): Promise<number> {
       const client = await initRedis(config.redisUrl, { logger });
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
-      store = redisStore;
+      // Deadlines, circuit breaker and the failure mode; the embedded store needs none of them.
+      store = new ResilientStore({
+        inner: redisStore,
+        timeoutMs: config.storeTimeoutMs,
+        failureMode: config.failureMode,
+        // Issue 3 wires the registry here: `liveNodes: () => registry.liveNodeCount()`.
+        liveNodes: () => 1,
+        localMaxKeys: config.memoryMaxKeys,
+        metrics,
+        logger,
+      });
     } catch (error) {
       logger.error("redis_unavailable", {
         url: redactUrl(config.redisUrl),
@@ -62,7 +74,6 @@ async function main(): Promise<number> {
     }
   }
 
-  const metrics = createMetrics({ nodeId: config.nodeId });
   const app = createApp({ config, store, metrics, logger, overrides: noOverrides });
 
   const activeCounters = startActiveCounters(store, (n) => metrics.activeCounters.set(n), logger);
@@ -97,8 +108,9 @@ async function main(): Promise<number> {
       ]);
       clearTimeout(timer);
       clearInterval(activeCounters);
+      // Issue 3: `await registry.stop()` (unregister this node) goes here, while Redis is open.
       await store.close();
-      await closeRedis();
+      await closeRedis({ timeoutMs: 2000 });
       logger.info("shutdown_complete", { signal, in_flight: result });
     })();
     return stopping;
