@@ -26,6 +26,23 @@ const CLIENTS = Number(values.clients);
 const TIMEOUT_MS = values["timeout-ms"]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Sends one command over a raw connection: spawning redis-cli in the middle of a measured phase
+ * would stall this process's own event loop and show up as latency.
+ */
+async function command(port: number, ...args: string[]): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const resp = `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
+    await conn.write(new TextEncoder().encode(resp));
+    const buf = new Uint8Array(256);
+    const n = await conn.read(buf);
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0)).trim();
+  } finally {
+    conn.close();
+  }
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -117,7 +134,7 @@ async function runMode(
         mode,
         "CLIENT PAUSE",
         await measure(node, "paused", async () => {
-          await redis.cli("CLIENT", "PAUSE", String(SECONDS * 1000 + 500), "ALL");
+          await command(redis.port, "CLIENT", "PAUSE", String(SECONDS * 1000 + 500), "ALL");
         }),
       ),
     );

@@ -75,11 +75,30 @@ export interface ResilientStoreOptions {
 
 const TIMED_OUT = Symbol("timed out");
 
-/** Resolves to `promise`'s value, or to {@linkcode TIMED_OUT} after `ms`. Never leaves a timer. */
+/**
+ * A deadline timer firing at least this late (ms) means this process was stalled (GC, CPU
+ * starvation), not necessarily the store.
+ */
+const STALL_MS = 1;
+/** After such a stall, how long a reply that arrived meanwhile gets to be read (ms). */
+const STALL_GRACE_MS = 10;
+
+/**
+ * Resolves to `promise`'s value, or to {@linkcode TIMED_OUT} after `ms`. Never leaves a timer.
+ *
+ * When the timer itself fires late, replies that came in during the stall may still be unread
+ * behind it: without a short grace, one stall of this process past the deadline would turn every
+ * call in flight into a "store timeout" and open the breaker on a healthy store.
+ */
 function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  const started = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+    timer = setTimeout(() => {
+      const late = performance.now() - started - ms;
+      if (late < STALL_MS) return resolve(TIMED_OUT);
+      timer = setTimeout(() => resolve(TIMED_OUT), STALL_GRACE_MS);
+    }, ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -12,7 +12,11 @@ import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-const STORE_TIMEOUT_MS = 100;
+/**
+ * Above the default 100 ms so that a starved event loop on a busy CI machine cannot trip the
+ * breaker during the healthy phases and make an exactness check flaky.
+ */
+const STORE_TIMEOUT_MS = 250;
 /** Slack over the deadline for a loaded, shared 2-core machine. */
 const MARGIN_MS = 1000;
 const CLIENTS = 6;
