@@ -24,6 +24,7 @@ import {
 import { RedisRegistryBackend } from "./src/registry_redis.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
+import { ResilientStore } from "./src/store/resilient_store.ts";
 import type { Store } from "./src/store/types.ts";
 import { VERSION } from "./src/version.ts";
 
@@ -58,6 +59,9 @@ async function main(): Promise<number> {
     });
   }
 
+  const metrics = createMetrics({ nodeId: config.nodeId });
+  // Replaced once the registry exists; the local failure mode divides limits by the live nodes.
+  let liveNodeCount = () => 1;
   let store: Store;
   let client: RedisClient | undefined;
   let events: ClusterEvents = new LocalEvents();
@@ -71,7 +75,16 @@ async function main(): Promise<number> {
       client = await initRedis(config.redisUrl, { logger });
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
-      store = redisStore;
+      // Deadlines, circuit breaker and the failure mode; the embedded store needs none of them.
+      store = new ResilientStore({
+        inner: redisStore,
+        timeoutMs: config.storeTimeoutMs,
+        failureMode: config.failureMode,
+        liveNodes: () => liveNodeCount(),
+        localMaxKeys: config.memoryMaxKeys,
+        metrics,
+        logger,
+      });
       events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
       overrideStore = new RedisOverrideStore({
         client,
@@ -99,11 +112,10 @@ async function main(): Promise<number> {
     heartbeatSeconds: config.nodeHeartbeatSeconds,
     logger,
   });
+  liveNodeCount = () => registry.liveNodeCount();
   const closeAll = async () => {
-    await overrideStore.close();
-    await events.close();
-    await store.close();
-    await closeRedis();
+    await Promise.all([overrideStore.close(), events.close(), store.close()]);
+    await closeRedis({ timeoutMs: 2000 });
   };
   try {
     await overrideStore.start();
@@ -124,7 +136,6 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const metrics = createMetrics({ nodeId: config.nodeId });
   const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
 
   const activeCounters = new ActiveCounters({
@@ -184,8 +195,7 @@ async function main(): Promise<number> {
         graceOver,
       ]);
       clearTimeout(timer);
-      await activeCounters.stop();
-      await deregistered;
+      await Promise.all([activeCounters.stop(), deregistered]);
       await closeAll();
       logger.info("shutdown_complete", { signal, in_flight: result });
     })();

@@ -13,6 +13,7 @@ import { MemoryRegistryBackend, NodeRegistry } from "./registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckRoutes } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { requestLimits } from "./routes/request_limits.ts";
 import type { Store } from "./store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): Hono {
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, (clock() - started) / 1000);
   });
+  app.use(requestLimits({ bodyTimeoutMs: config.bodyTimeoutMs }));
 
   app.route(
     "/",
@@ -117,7 +119,8 @@ export function createApp(deps: AppDeps): Hono {
       return c.json(error.toBody(), error.status as 400, error.headers);
     }
     if (error instanceof StoreUnavailableError) {
-      metrics.storeErrors.inc({ kind: "unavailable" });
+      // A store that classified the failure (the ResilientStore) has counted it already.
+      if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
       const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
       return c.json(body.toBody(), 503, { "Retry-After": "1" });
     }

@@ -45,6 +45,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Most rate-limit keys the embedded store holds before evicting the least recently used. */
   memoryMaxKeys: number;
+  /** Longest a client may take to send a request body, in milliseconds (then 408). */
+  bodyTimeoutMs: number;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -159,6 +161,7 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
+  BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
 });
 
 /** Options for {@linkcode parseConfig}. */
@@ -216,6 +219,7 @@ export function parseConfig(
     failureMode: e.FAILURE_MODE,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
+    bodyTimeoutMs: e.BODY_TIMEOUT_MS,
   };
 }
 

@@ -41,10 +41,23 @@ export class ApiError extends Error {
   }
 }
 
+/** Options for {@linkcode StoreUnavailableError}. */
+export interface StoreUnavailableErrorOptions extends ErrorOptions {
+  /**
+   * What failed, when the thrower has already counted it in `ratelimiter_store_errors_total`
+   * (e.g. `timeout`, `connection`); `undefined` leaves the counting to `app.onError`.
+   */
+  kind?: string;
+}
+
 /** Thrown by a store when its backend (Redis) cannot answer. Maps to 503. */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /** See {@linkcode StoreUnavailableErrorOptions.kind}. */
+  readonly kind: string | undefined;
+
+  constructor(message: string, options?: StoreUnavailableErrorOptions) {
     super(message, options);
     this.name = "StoreUnavailableError";
+    this.kind = options?.kind;
   }
 }

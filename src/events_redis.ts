@@ -140,10 +140,20 @@ export class RedisEvents implements ClusterEvents {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    // A frozen Redis never answers the goodbye: wait a little, then drop the connection.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), 1000);
+    });
     try {
-      if (this.#subscriber.isOpen) await this.#subscriber.close();
+      if (this.#subscriber.isOpen) {
+        const result = await Promise.race([this.#subscriber.close(), gaveUp]);
+        if (result === "timeout") this.#subscriber.destroy();
+      }
     } catch {
       this.#subscriber.destroy();
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -44,6 +44,12 @@ export interface Metrics {
   readonly nodeUp: client.Gauge<string>;
   readonly activeCounters: client.Gauge<string>;
   readonly storeErrors: client.Counter<"kind">;
+  /** 1 while the store answers (circuit closed), 0 while calls to it are refused. */
+  readonly storeUp: client.Gauge<string>;
+  /** Checks answered by the failure mode instead of the store, by mode. */
+  readonly degradedDecisions: client.Counter<"mode">;
+  /** State of the store's circuit breaker: 0 closed, 1 half-open, 2 open. */
+  readonly circuitState: client.Gauge<string>;
   readonly httpRequests: client.Counter<"method" | "route" | "status">;
   readonly httpDuration: client.Histogram<"method" | "route" | "status">;
   /** Renders the exposition text. */
@@ -90,6 +96,24 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ["kind"],
     registers: [registry],
   });
+  const storeUp = new client.Gauge({
+    name: "ratelimiter_store_up",
+    help: "1 while the store answers (circuit closed), 0 while calls to it are refused.",
+    registers: [registry],
+  });
+  storeUp.set(1);
+  const degradedDecisions = new client.Counter({
+    name: "ratelimiter_degraded_decisions_total",
+    help: "Checks answered by the failure mode (open, closed, local) instead of the store.",
+    labelNames: ["mode"],
+    registers: [registry],
+  });
+  const circuitState = new client.Gauge({
+    name: "ratelimiter_circuit_state",
+    help: "State of the store circuit breaker: 0 closed, 1 half-open, 2 open.",
+    registers: [registry],
+  });
+  circuitState.set(0);
   const httpRequests = new client.Counter({
     name: "http_requests_total",
     help: "HTTP requests answered, by method, route pattern and status.",
@@ -116,6 +140,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     nodeUp,
     activeCounters,
     storeErrors,
+    storeUp,
+    degradedDecisions,
+    circuitState,
     httpRequests,
     httpDuration,
     render: () => registry.metrics(),

@@ -96,14 +96,40 @@ export function getRedis(): RedisClient {
   return shared;
 }
 
-/** Closes the process-wide client, letting pending replies arrive. Safe to call more than once. */
-export async function closeRedis(): Promise<void> {
+/** Options for {@linkcode closeRedis}. */
+export interface CloseRedisOptions {
+  /**
+   * Longest wait for pending replies, in ms; then the connection is dropped. A paused or
+   * unreachable Redis would otherwise hold the shutdown as long as it stays silent.
+   * @default {2000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Closes the process-wide client, letting pending replies arrive within `timeoutMs`, then
+ * dropping the connection. Safe to call more than once.
+ */
+export async function closeRedis(options: CloseRedisOptions = {}): Promise<void> {
   const client = shared;
   shared = undefined;
   if (client === undefined) return;
+  const timeoutMs = options.timeoutMs ?? 2000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    if (client.isOpen) await client.close();
+    if (!client.isOpen) return;
+    const closed = await Promise.race([
+      client.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    if (!closed) client.destroy();
   } catch {
-    client.destroy();
+    try {
+      client.destroy();
+    } catch { /* already closed */ }
+  } finally {
+    clearTimeout(timer);
   }
 }

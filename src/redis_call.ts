@@ -36,10 +36,20 @@ export async function redisCall<T extends RedisReply>(
   args: string[],
   timeoutMs: number = REDIS_CALL_TIMEOUT_MS,
 ): Promise<T> {
+  // node-redis's own `timeout` only covers a command not yet written to the socket, so a paused or
+  // frozen Redis would hold the call forever: race it against a timer of our own.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new StoreUnavailableError(`Redis did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
   try {
-    return await client.sendCommand<T>(args, { timeout: timeoutMs });
+    return await Promise.race([client.sendCommand<T>(args, { timeout: timeoutMs }), deadline]);
   } catch (error) {
     throw unavailable(error);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

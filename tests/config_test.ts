@@ -23,6 +23,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     failureMode: "open",
     shutdownGraceMs: 10_000,
     memoryMaxKeys: 1_000_000,
+    bodyTimeoutMs: 10_000,
   });
 });
 

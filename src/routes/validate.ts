@@ -8,6 +8,13 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** Longest a client may take to send a body, in milliseconds, before getting a 408. */
 export const BODY_TIMEOUT_MS = 10_000;
 
+declare module "hono" {
+  interface ContextVariableMap {
+    /** Body deadline of this request in ms, set by the `requestLimits` middleware. */
+    bodyTimeoutMs: number;
+  }
+}
+
 /** Longest rate-limit key, in bytes of UTF-8. */
 export const MAX_KEY_BYTES = 512;
 
@@ -17,7 +24,10 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 export interface ReadJsonBodyOptions {
   /** Largest accepted body in bytes. @default {MAX_BODY_BYTES} */
   maxBytes?: number;
-  /** Longest time to receive the body. @default {BODY_TIMEOUT_MS} */
+  /**
+   * Longest time to receive the body, in ms.
+   * @default {the context's `bodyTimeoutMs`, else BODY_TIMEOUT_MS}
+   */
   timeoutMs?: number;
 }
 
@@ -44,7 +54,8 @@ export async function readJsonBody(
   if (declared !== undefined && Number(declared) > maxBytes) {
     throw tooLarge(maxBytes);
   }
-  const bytes = await readLimited(c.req.raw, maxBytes, options.timeoutMs ?? BODY_TIMEOUT_MS);
+  const timeoutMs = options.timeoutMs ?? c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS;
+  const bytes = await readLimited(c.req.raw, maxBytes, timeoutMs);
   let text: string;
   try {
     text = decoder.decode(bytes);

@@ -18,13 +18,16 @@ export interface TestAppOptions {
   overrideStore?: OverrideStore;
   registry?: NodeRegistry;
   events?: ClusterEvents;
+  /** Metrics to use, e.g. the ones a decorated store also writes to. @default {fresh ones} */
+  metrics?: Metrics;
 }
 
 /** An app with its parts, for assertions on the store and metrics. */
 export function makeTestApp(options: TestAppOptions = {}) {
   const config: Config = parseConfig(options.env ?? {}, { hostname: "test" });
   const store = options.store ?? new MemoryStore({ sweepIntervalMs: 0 });
-  const metrics: Metrics = createMetrics({ nodeId: config.nodeId, defaultMetrics: false });
+  const metrics: Metrics = options.metrics ??
+    createMetrics({ nodeId: config.nodeId, defaultMetrics: false });
   const app = createApp({
     config,
     store,

@@ -18,6 +18,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port, empty. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  freeze(): void;
+  /** Resumes a frozen server (SIGCONT); it then answers everything it received. */
+  thaw(): void;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -60,6 +64,9 @@ function spawn(port: number): Deno.ChildProcess {
       "no",
       "--loglevel",
       "warning",
+      // Fault tests stall the server with DEBUG SLEEP; only local clients may use it.
+      "--enable-debug-command",
+      "local",
     ],
     stdin: "null",
     stdout: "null",
@@ -86,6 +93,8 @@ export async function startRedis(): Promise<TestRedis> {
   await waitUp(port, child);
   const stopChild = async (signal: Deno.Signal) => {
     try {
+      // A frozen server would hold SIGTERM until resumed.
+      if (signal !== "SIGKILL") child.kill("SIGCONT");
       child.kill(signal);
     } catch { /* already exited */ }
     const timer = setTimeout(() => {
@@ -115,6 +124,12 @@ export async function startRedis(): Promise<TestRedis> {
     async restart() {
       child = spawn(port);
       await waitUp(port, child);
+    },
+    freeze() {
+      child.kill("SIGSTOP");
+    },
+    thaw() {
+      child.kill("SIGCONT");
     },
     [Symbol.asyncDispose]: () => stopChild("SIGTERM"),
   };

@@ -41,6 +41,7 @@ Deno.test({
     await using redis = await startRedis();
     const env = (id: string) => ({
       RATELIMITER_REDIS_URL: redis.url,
+      RATELIMITER_STORE_TIMEOUT_MS: "5000",
       RATELIMITER_NODE_ID: id,
       RATELIMITER_NODE_TTL_SECONDS: "2",
       RATELIMITER_NODE_HEARTBEAT_SECONDS: "1",
@@ -265,6 +266,7 @@ Deno.test({
     const node = await startNode({
       env: {
         RATELIMITER_REDIS_URL: redis.url,
+        RATELIMITER_STORE_TIMEOUT_MS: "5000",
         RATELIMITER_NODE_ID: "survivor",
         RATELIMITER_NODE_TTL_SECONDS: "2",
         RATELIMITER_NODE_HEARTBEAT_SECONDS: "1",

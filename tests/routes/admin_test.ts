@@ -319,7 +319,7 @@ const BAD_PAGES: [string, string, string][] = [
   ["a garbage cursor", "/api/counters?cursor=abc", "invalid_cursor"],
   ["a Redis cursor on the embedded store", "/api/blocks?cursor=12-3", "invalid_cursor"],
   ["an unknown parameter", "/api/counters?page=2", "invalid_request"],
-  ["a NUL prefix", "/api/counters?prefix=%00", "invalid_request"],
+  ["a NUL prefix", "/api/counters?prefix=%00", "invalid_query"],
   ["an unknown parameter on nodes", "/api/nodes?all=1", "invalid_request"],
 ];
 

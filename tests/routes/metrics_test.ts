@@ -36,6 +36,10 @@ Deno.test("createMetrics() output passes promtool check metrics", async () => {
   const metrics = createMetrics({ nodeId: "n1" });
   metrics.checkDuration.observe(0.002);
   metrics.httpRequests.inc({ method: "GET", route: "/health", status: "200" });
+  metrics.storeErrors.inc({ kind: "timeout" });
+  metrics.degradedDecisions.inc({ mode: "open" });
+  metrics.circuitState.set(2);
+  metrics.storeUp.set(0);
   await new Promise((r) => setTimeout(r, 50));
   const child = new Deno.Command("promtool", {
     args: ["check", "metrics"],
