@@ -11,9 +11,10 @@ import type { Metrics } from "./metrics.ts";
 import { MemoryOverrideStore, type OverrideStore } from "./overrides.ts";
 import { MemoryRegistryBackend, NodeRegistry } from "./registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
-import { createCheckRoutes } from "./routes/check.ts";
+import { createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { requestLimits } from "./routes/request_limits.ts";
+import { MAX_BODY_BYTES } from "./routes/validate.ts";
 import type { Store } from "./store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
@@ -70,7 +71,10 @@ export function createApp(deps: AppDeps): Hono {
     metrics.httpRequests.inc(labels);
     metrics.httpDuration.observe(labels, (clock() - started) / 1000);
   });
-  app.use(requestLimits({ bodyTimeoutMs: config.bodyTimeoutMs }));
+  app.use(requestLimits({
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
+  }));
 
   app.route(
     "/",

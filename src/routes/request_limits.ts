@@ -14,8 +14,11 @@ export interface RequestLimitsOptions {
   maxPathBytes?: number;
   /** Longest query string, in bytes. @default {MAX_QUERY_BYTES} */
   maxQueryBytes?: number;
-  /** Largest declared `Content-Length` on any route, in bytes. @default {MAX_BODY_BYTES} */
-  maxBodyBytes?: number;
+  /**
+   * Largest declared `Content-Length`, in bytes, for every path or as a function of the path (a
+   * batch route takes more than the others). @default {MAX_BODY_BYTES}
+   */
+  maxBodyBytes?: number | ((path: string) => number);
   /** Longest time to receive a body, in ms, for `readJsonBody`. @default {BODY_TIMEOUT_MS} */
   bodyTimeoutMs?: number;
 }
@@ -37,7 +40,8 @@ function decodes(text: string): string | undefined {
 export function requestLimits(options: RequestLimitsOptions = {}): MiddlewareHandler {
   const maxPath = options.maxPathBytes ?? MAX_PATH_BYTES;
   const maxQuery = options.maxQueryBytes ?? MAX_QUERY_BYTES;
-  const maxBody = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxBodyOption = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxBodyFor = typeof maxBodyOption === "number" ? () => maxBodyOption : maxBodyOption;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   return async function requestLimits(c, next) {
     // The URL as received: non-ASCII is already percent-encoded, so length is bytes.
@@ -85,6 +89,7 @@ export function requestLimits(options: RequestLimitsOptions = {}): MiddlewareHan
       }
     }
     const declared = c.req.header("content-length");
+    const maxBody = declared === undefined ? 0 : maxBodyFor(path);
     if (declared !== undefined && Number(declared) > maxBody) {
       throw new ApiError(413, "payload_too_large", `Request body exceeds ${maxBody} bytes`);
     }

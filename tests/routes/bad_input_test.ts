@@ -15,6 +15,8 @@ interface RouteSpec {
   body?: Record<string, unknown>;
   /** Fields that may not be left out. @default {[]} */
   required?: string[];
+  /** Largest body the route takes, in bytes. @default {64 KiB} */
+  maxBody?: number;
 }
 
 const ROUTES: RouteSpec[] = [
@@ -24,9 +26,32 @@ const ROUTES: RouteSpec[] = [
     body: { key: "valid-key", limit: 5, window_ms: 1000 },
     required: ["key"],
   },
+  { method: "GET", path: "/check/valid-key" },
+  {
+    method: "POST",
+    path: "/check/batch",
+    body: { checks: [{ key: "valid-key", limit: 5, window_ms: 1000 }] },
+    required: ["checks"],
+    maxBody: 1024 * 1024,
+  },
+  // GET /check/{key} with the key "batch": a peek, so GET is allowed on this path too.
+  { method: "GET", path: "/check/batch", maxBody: 1024 * 1024 },
   { method: "GET", path: "/health" },
   { method: "GET", path: "/ready" },
   { method: "GET", path: "/metrics" },
+  { method: "GET", path: "/api/nodes" },
+  { method: "GET", path: "/api/limits" },
+  { method: "GET", path: "/api/limits/valid-key" },
+  {
+    method: "PUT",
+    path: "/api/limits/valid-key",
+    body: { limit: 5, window_ms: 1000 },
+    required: ["limit"],
+  },
+  { method: "DELETE", path: "/api/limits/valid-key" },
+  { method: "GET", path: "/api/counters" },
+  { method: "GET", path: "/api/blocks" },
+  { method: "POST", path: "/api/counters/valid-key/reset" },
 ];
 
 /** An unknown route, tried with every case that does not need a known one. */
@@ -41,7 +66,10 @@ interface BadCase {
 }
 
 const JSON_TYPE: Record<string, string> = { "content-type": "application/json" };
-const OVERSIZE = 64 * 1024 + 1;
+/** One byte more than `route` takes. */
+function oversize(route: RouteSpec): number {
+  return (route.maxBody ?? 64 * 1024) + 1;
+}
 
 function post(route: RouteSpec, body: BodyInit, headers: Record<string, string> = JSON_TYPE) {
   return { method: route.method, headers, body };
@@ -102,7 +130,10 @@ function genericCases(route: RouteSpec, allowed: string[]): BadCase[] {
     {
       name: "a declared body over 64 KiB",
       path: route.path,
-      init: { method: route.method, headers: { ...JSON_TYPE, "content-length": String(OVERSIZE) } },
+      init: {
+        method: route.method,
+        headers: { ...JSON_TYPE, "content-length": String(oversize(route)) },
+      },
       status: 413,
       code: "payload_too_large",
     },
@@ -177,7 +208,7 @@ function bodyCases(route: RouteSpec): BadCase[] {
     "a streamed body over 64 KiB",
     new ReadableStream({
       start(controller) {
-        controller.enqueue(new TextEncoder().encode(`{"key":"${"x".repeat(OVERSIZE)}"}`));
+        controller.enqueue(new TextEncoder().encode(`{"key":"${"x".repeat(oversize(route))}"}`));
         controller.close();
       },
     }),

@@ -394,3 +394,20 @@ Deno.test("batch items count one by one in ratelimiter_requests_checked_total", 
   assert.match(text, /ratelimiter_requests_checked_total\{result="blocked",node_id="n"\} 2\n/);
   assert.match(text, /http_requests_total\{method="POST",route="\/check\/batch",status="200"/);
 });
+
+Deno.test("POST /check/batch takes a declared body past 64 KiB up to its own 1 MiB cap", async () => {
+  const { app } = makeTestApp();
+  const checks = Array.from(
+    { length: 1000 },
+    (_, i) => ({ key: `batch-key-${i}-${"x".repeat(80)}` }),
+  );
+  const body = JSON.stringify({ checks });
+  assert.ok(body.length > 64 * 1024);
+  const res = await app.request("/check/batch", {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": String(body.length) },
+    body,
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal((await res.json()).results.length, 1000);
+});
