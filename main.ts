@@ -6,11 +6,13 @@
  * @module
  */
 import { createApp } from "./src/app.ts";
-import { ConfigError, parseConfig, redactUrl } from "./src/config.ts";
+import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
+import { LocalEvents } from "./src/events.ts";
 import { noOverrides } from "./src/limiter/resolve.ts";
 import { createLogger, type Logger } from "./src/log.ts";
 import { createMetrics } from "./src/metrics.ts";
 import { closeRedis, initRedis } from "./src/redis.ts";
+import { BlockCacheStore } from "./src/store/block_cache_store.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
 import type { Store } from "./src/store/types.ts";
@@ -26,22 +28,51 @@ function hostname(): string {
   }
 }
 
-async function main(): Promise<number> {
+/** Reads only the variables the config schema knows, so `--allow-env` can list exactly those. */
+function readEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of CONFIG_ENV_VARS) env[name] = Deno.env.get(name);
+  return env;
+}
+
+/**
+ * `--healthcheck`: asks this node's `/health` over loopback and exits 0 if it answers 200, else
+ * 1. The container's HEALTHCHECK runs it, since the runtime image has no curl.
+ */
+async function healthcheck(config: Config): Promise<number> {
+  const host = config.listenHost === "0.0.0.0" || config.listenHost === "::"
+    ? "127.0.0.1"
+    : config.listenHost;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${config.nodePort}/health`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status === 200 ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
   const bootLogger = createLogger();
   let config;
   try {
-    config = parseConfig(Deno.env.toObject(), { hostname: hostname() });
+    config = parseConfig(readEnv(), { hostname: hostname() });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     bootLogger.error("invalid_config", { message: error.message, issues: error.issues });
     return 1;
   }
+  if (args.includes("--healthcheck")) return await healthcheck(config);
   const logger = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
     logger.error("unhandled_rejection", { error: String(event.reason) });
   });
 
+  const metrics = createMetrics({ nodeId: config.nodeId });
+  // Issue 3's RedisEvents (pub/sub across nodes) replaces this when the management API lands.
+  const events = new LocalEvents();
   let store: Store;
   if (config.redisUrl === undefined) {
     store = new MemoryStore({ maxKeys: config.memoryMaxKeys });
@@ -51,7 +82,13 @@ async function main(): Promise<number> {
       const client = await initRedis(config.redisUrl, { logger });
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
-      store = redisStore;
+      store = config.blockCache
+        ? new BlockCacheStore({
+          inner: redisStore,
+          events,
+          onHit: () => metrics.blockCacheHits.inc(),
+        })
+        : redisStore;
     } catch (error) {
       logger.error("redis_unavailable", {
         url: redactUrl(config.redisUrl),
@@ -62,7 +99,6 @@ async function main(): Promise<number> {
     }
   }
 
-  const metrics = createMetrics({ nodeId: config.nodeId });
   const app = createApp({ config, store, metrics, logger, overrides: noOverrides });
 
   const activeCounters = startActiveCounters(store, (n) => metrics.activeCounters.set(n), logger);
@@ -98,6 +134,7 @@ async function main(): Promise<number> {
       clearTimeout(timer);
       clearInterval(activeCounters);
       await store.close();
+      await events.close();
       await closeRedis();
       logger.info("shutdown_complete", { signal, in_flight: result });
     })();
@@ -136,5 +173,5 @@ function startActiveCounters(
 }
 
 if (import.meta.main) {
-  Deno.exit(await main());
+  Deno.exit(await main(Deno.args));
 }

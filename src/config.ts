@@ -45,6 +45,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Most rate-limit keys the embedded store holds before evicting the least recently used. */
   memoryMaxKeys: number;
+  /** Whether a node answers keys Redis has blocked from memory until they unblock. */
+  blockCache: boolean;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -159,7 +161,13 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
+  BLOCK_CACHE: bool(true),
 });
+
+/** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
+export const CONFIG_ENV_VARS: readonly string[] = Object.keys(envSchema.shape).map((name) =>
+  PREFIX + name
+);
 
 /** Options for {@linkcode parseConfig}. */
 export interface ParseConfigOptions {
@@ -216,6 +224,7 @@ export function parseConfig(
     failureMode: e.FAILURE_MODE,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
+    blockCache: e.BLOCK_CACHE,
   };
 }
 

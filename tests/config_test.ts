@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig, redactUrl } from "../src/config.ts";
+import { CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "../src/config.ts";
 
 Deno.test("parseConfig() applies the documented defaults", () => {
   const config = parseConfig({}, { hostname: "box" });
@@ -22,6 +22,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     failureMode: "open",
     shutdownGraceMs: 10_000,
     memoryMaxKeys: 1_000_000,
+    blockCache: true,
   });
 });
 
@@ -100,4 +101,30 @@ Deno.test("parseConfig() rejects a zero window and a port past 65535", () => {
 Deno.test("redactUrl() hides the password", () => {
   assert.equal(redactUrl("redis://user:hunter2@host:6379/0"), "redis://user:***@host:6379/0");
   assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+});
+
+Deno.test("parseConfig() reads RATELIMITER_BLOCK_CACHE as a boolean", () => {
+  assert.equal(parseConfig({ RATELIMITER_BLOCK_CACHE: "false" }).blockCache, false);
+  assert.equal(parseConfig({ RATELIMITER_BLOCK_CACHE: "on" }).blockCache, true);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_BLOCK_CACHE: "maybe" }),
+    /"RATELIMITER_BLOCK_CACHE": expected true or false, received "maybe"/,
+  );
+});
+
+Deno.test("CONFIG_ENV_VARS lists every variable parseConfig() reads, prefixed", () => {
+  assert.ok(CONFIG_ENV_VARS.length > 10);
+  for (const name of CONFIG_ENV_VARS) assert.match(name, /^RATELIMITER_[A-Z_]+$/);
+  // Each listed variable changes the result or the error, so none is listed without being read.
+  const seen: Record<string, string> = {};
+  for (const name of CONFIG_ENV_VARS) seen[name] = "\u0000invalid";
+  const error = (() => {
+    try {
+      parseConfig(seen);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  for (const name of CONFIG_ENV_VARS) assert.match(error.message, new RegExp(`"${name}"`));
 });
