@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { CONFIG_ENV_VARS, parseConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics.ts";
+import { parseLoadgenArgs } from "../../tools/loadgen/args.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
@@ -186,4 +187,20 @@ Deno.test("every Grafana query is valid PromQL over metrics the service exposes"
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("compose.yaml's load generator command is valid for tools/loadgen.ts", () => {
+  const command: string[] = compose.services.loadgen.command;
+  const script = command.indexOf("tools/loadgen.ts");
+  assert.ok(script > 0, "runs tools/loadgen.ts");
+  assert.deepEqual(command.slice(0, script).filter((a) => a.startsWith("--allow")), [
+    "--allow-net",
+  ]);
+  const options = parseLoadgenArgs(command.slice(script + 1));
+  assert.deepEqual(options.targets, [
+    "http://node-1:8000",
+    "http://node-2:8000",
+    "http://node-3:8000",
+  ]);
+  assert.ok(options.rate !== undefined, "a steady open-loop rate");
 });
