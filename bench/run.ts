@@ -45,6 +45,8 @@ interface Measurement {
   allowed: number;
   blocked: number;
   errors: number;
+  /** CPU time the server processes used per check, µs (immune to waiting, not to contention). */
+  cpuUs?: number;
 }
 
 /** One line of the results table. */
@@ -328,10 +330,31 @@ interface Context {
 
 type Server = { url: string; proc: Proc };
 
+/** Kernel clock ticks per second (USER_HZ), the unit of /proc/<pid>/stat CPU times. */
+const CLOCK_TICKS = 100;
+
+/** User + system CPU ticks of `pids` so far, read with cat (Deno reads /proc only with -A). */
+async function cpuTicks(pids: number[]): Promise<number | undefined> {
+  const out = await new Deno.Command("cat", {
+    args: pids.map((pid) => `/proc/${pid}/stat`),
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!out.success) return undefined;
+  let total = 0;
+  for (const line of decoder.decode(out.stdout).trim().split("\n")) {
+    // After the ")" that closes the command name: field 3 (state) first; utime 14, stime 15.
+    const fields = line.slice(line.lastIndexOf(")") + 2).split(" ");
+    total += Number(fields[11]) + Number(fields[12]);
+  }
+  return total;
+}
+
 /** Warms up, then measures `servers` with both clients. */
 async function measure(
   ctx: Context,
   urls: string[],
+  pids: number[],
   load: Load,
   clients: ("loadgen" | "wrk")[] = ["loadgen", "wrk"],
 ): Promise<Partial<Record<"loadgen" | "wrk", Measurement | undefined>>> {
@@ -339,9 +362,15 @@ async function measure(
   await loadgen(urls, load, warmupS, connections);
   const result: Partial<Record<"loadgen" | "wrk", Measurement | undefined>> = {};
   for (const client of clients) {
-    result[client] = client === "loadgen"
+    const before = await cpuTicks(pids);
+    const m = client === "loadgen"
       ? await loadgen(urls, load, durationS, connections)
       : await wrk(urls, load, durationS, connections);
+    const after = await cpuTicks(pids);
+    if (m !== undefined && before !== undefined && after !== undefined && m.cps > 0) {
+      m.cpuUs = ((after - before) * 1e6) / CLOCK_TICKS / (m.cps * durationS);
+    }
+    result[client] = m;
   }
   return result;
 }
@@ -389,12 +418,12 @@ const SCENARIOS: Scenario[] = [
       await redisCli(ctx.redis.port, "FLUSHALL");
       const service = await withServers(
         async () => [await startNode(freePort(), { RATELIMITER_REDIS_URL: ctx.redis.url })],
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       await redisCli(ctx.redis.port, "FLUSHALL");
       const floor = await withServers(
         async () => [await startFloor("redis", ctx.redis.url)],
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       return pairRows(this.title, "service", service, "floor", floor);
     },
@@ -405,11 +434,11 @@ const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const service = await withServers(
         async () => [await startNode(freePort(), {})],
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       const floor = await withServers(
         async () => [await startFloor("memory")],
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       return pairRows(this.title, "service", service, "floor", floor);
     },
@@ -427,7 +456,7 @@ const SCENARIOS: Scenario[] = [
               RATELIMITER_BLOCK_CACHE: String(cache),
             }),
           ],
-          (s) => measure(ctx, s.map((x) => x.url), HOT),
+          (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), HOT),
         );
       };
       const cached = await runNode(true);
@@ -435,7 +464,7 @@ const SCENARIOS: Scenario[] = [
       await redisCli(ctx.redis.port, "FLUSHALL");
       const floor = await withServers(
         async () => [await startFloor("redis", ctx.redis.url)],
-        (s) => measure(ctx, s.map((x) => x.url), HOT),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), HOT),
       );
       return [
         ...pairRows(this.title, "service, block cache on", cached, "block cache off", uncached),
@@ -451,7 +480,7 @@ const SCENARIOS: Scenario[] = [
       await redisCli(ctx.redis.port, "FLUSHALL");
       const one = await withServers(
         async () => [await startNode(freePort(), { RATELIMITER_REDIS_URL: ctx.redis.url })],
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       await redisCli(ctx.redis.port, "FLUSHALL");
       const three = await withServers(
@@ -459,7 +488,7 @@ const SCENARIOS: Scenario[] = [
           await Promise.all(
             [0, 1, 2].map(() => startNode(freePort(), { RATELIMITER_REDIS_URL: ctx.redis.url })),
           ),
-        (s) => measure(ctx, s.map((x) => x.url), UNIFORM),
+        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
       );
       return pairRows(this.title, "three nodes", three, "one node", one);
     },
@@ -485,8 +514,9 @@ const SCENARIOS: Scenario[] = [
               note: "skipped: endpoint not present",
             }];
           }
-          const batch = await measure(ctx, urls, { ...UNIFORM, batch: 100 }, ["loadgen"]);
-          const single = await measure(ctx, urls, UNIFORM, ["loadgen"]);
+          const pids = s.map((x) => x.proc.child.pid);
+          const batch = await measure(ctx, urls, pids, { ...UNIFORM, batch: 100 }, ["loadgen"]);
+          const single = await measure(ctx, urls, pids, UNIFORM, ["loadgen"]);
           return pairRows(this.title, "batch of 100", batch, "single /check", single);
         },
       );
@@ -500,6 +530,7 @@ const num = (n: number) => n.toLocaleString("en-US", { maximumFractionDigits: 0 
 const ms = (m: Measurement | undefined) =>
   m === undefined ? "–" : `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
 const rate = (m: Measurement | undefined) => m === undefined ? "–" : num(m.cps);
+const cpu = (m: Measurement | undefined) => m?.cpuUs === undefined ? "–" : m.cpuUs.toFixed(0);
 
 function ratio(row: Row): string {
   if (row.subjectRun === undefined || row.baselineRun === undefined) return row.note ?? "–";
@@ -508,17 +539,28 @@ function ratio(row: Row): string {
 
 function table(rows: Row[]): string[] {
   const lines = [
-    "| Scenario | Client | Subject | checks/s | p50 / p99 ms | Baseline | checks/s | p50 / p99 ms | Ratio | Errors |",
-    "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    "| Scenario | Client | Subject | checks/s | p50 / p99 ms | CPU µs/check | Baseline | checks/s | p50 / p99 ms | CPU µs/check | Ratio | Errors |",
+    "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const errors = (r.subjectRun?.errors ?? 0) + (r.baselineRun?.errors ?? 0);
     lines.push(
-      `| ${r.scenario} | ${r.client} | ${r.subject} | ${rate(r.subjectRun)} | ${
-        ms(r.subjectRun)
-      } | ${r.baseline} | ${rate(r.baselineRun)} | ${ms(r.baselineRun)} | ${
-        ratio(r)
-      } | ${errors} |`,
+      [
+        "",
+        r.scenario,
+        r.client,
+        r.subject,
+        rate(r.subjectRun),
+        ms(r.subjectRun),
+        cpu(r.subjectRun),
+        r.baseline,
+        rate(r.baselineRun),
+        ms(r.baselineRun),
+        cpu(r.baselineRun),
+        ratio(r),
+        String(errors),
+        "",
+      ].join(" | ").trim(),
     );
   }
   return lines;
