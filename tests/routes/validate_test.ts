@@ -22,6 +22,8 @@ function serve() {
 async function raw(port: number, head: string, parts: string[], gapMs: number): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const encoder = new TextEncoder();
+  // Bound the test: a server that never answers fails it instead of hanging it.
+  const guard = setTimeout(() => conn.close(), 10_000);
   try {
     await conn.write(encoder.encode(head));
     const reading = (async () => {
@@ -39,7 +41,10 @@ async function raw(port: number, head: string, parts: string[], gapMs: number): 
     }
     return await reading;
   } finally {
-    conn.close();
+    clearTimeout(guard);
+    try {
+      conn.close();
+    } catch { /* closed by the guard */ }
   }
 }
 
