@@ -7,7 +7,7 @@
  */
 import { ActiveCounters } from "./src/active_counters.ts";
 import { createApp } from "./src/app.ts";
-import { ConfigError, parseConfig, redactUrl } from "./src/config.ts";
+import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
 import { type ClusterEvents, LocalEvents } from "./src/events.ts";
 import { RedisEvents } from "./src/events_redis.ts";
 import { createLogger } from "./src/log.ts";
@@ -22,6 +22,7 @@ import {
   type RegistryBackend,
 } from "./src/registry.ts";
 import { RedisRegistryBackend } from "./src/registry_redis.ts";
+import { BlockCacheStore } from "./src/store/block_cache_store.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
 import { ResilientStore } from "./src/store/resilient_store.ts";
@@ -36,16 +37,42 @@ function hostname(): string {
   }
 }
 
-async function main(): Promise<number> {
+/** Reads only the variables the config schema knows, so `--allow-env` can list exactly those. */
+function readEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const name of CONFIG_ENV_VARS) env[name] = Deno.env.get(name);
+  return env;
+}
+
+/**
+ * `--healthcheck`: asks this node's `/health` over loopback and exits 0 if it answers 200, else
+ * 1. The container's HEALTHCHECK runs it, since the runtime image has no curl.
+ */
+async function healthcheck(config: Config): Promise<number> {
+  const host = config.listenHost === "0.0.0.0" || config.listenHost === "::"
+    ? "127.0.0.1"
+    : config.listenHost;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${config.nodePort}/health`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status === 200 ? 0 : 1;
+  } catch {
+    return 1;
+  }
+}
+
+async function main(args: string[]): Promise<number> {
   const bootLogger = createLogger();
   let config;
   try {
-    config = parseConfig(Deno.env.toObject(), { hostname: hostname() });
+    config = parseConfig(readEnv(), { hostname: hostname() });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     bootLogger.error("invalid_config", { message: error.message, issues: error.issues });
     return 1;
   }
+  if (args.includes("--healthcheck")) return await healthcheck(config);
   const logger = createLogger({ level: config.logLevel, base: { node_id: config.nodeId } });
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
@@ -76,7 +103,7 @@ async function main(): Promise<number> {
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
       // Deadlines, circuit breaker and the failure mode; the embedded store needs none of them.
-      store = new ResilientStore({
+      const resilient = new ResilientStore({
         inner: redisStore,
         timeoutMs: config.storeTimeoutMs,
         failureMode: config.failureMode,
@@ -86,6 +113,14 @@ async function main(): Promise<number> {
         logger,
       });
       events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
+      // Outermost: a key Redis blocked stays answered from memory, even during an outage.
+      store = config.blockCache
+        ? new BlockCacheStore({
+          inner: resilient,
+          events,
+          onHit: () => metrics.blockCacheHits.inc(),
+        })
+        : resilient;
       overrideStore = new RedisOverrideStore({
         client,
         prefix: config.keyPrefix,
@@ -212,5 +247,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main());
+  Deno.exit(await main(Deno.args));
 }

@@ -47,6 +47,8 @@ export interface Config {
   memoryMaxKeys: number;
   /** Longest a client may take to send a request body, in milliseconds (then 408). */
   bodyTimeoutMs: number;
+  /** Whether a node answers keys Redis has blocked from memory until they unblock. */
+  blockCache: boolean;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -162,7 +164,13 @@ const envSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
   BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
+  BLOCK_CACHE: bool(true),
 });
+
+/** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
+export const CONFIG_ENV_VARS: readonly string[] = Object.keys(envSchema.shape).map((name) =>
+  PREFIX + name
+);
 
 /** Options for {@linkcode parseConfig}. */
 export interface ParseConfigOptions {
@@ -220,6 +228,7 @@ export function parseConfig(
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
+    blockCache: e.BLOCK_CACHE,
   };
 }
 

@@ -23,6 +23,19 @@ const GAUGES_NAMED_TOTAL = [
   "nodejs_active_resources_total",
 ];
 
+/**
+ * Default metrics prom-client reads from `/proc/self`. Deno grants `/proc/self` only with
+ * `--allow-all`, which nodes never get, so these would read as a misleading 0: dropped, and
+ * resident memory is reported from `Deno.memoryUsage()` instead.
+ */
+const PROC_SELF_METRICS = [
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
+];
+
 /** Options for {@linkcode createMetrics}. */
 export interface MetricsOptions {
   /** Value of the `node_id` label on every series. */
@@ -52,6 +65,8 @@ export interface Metrics {
   readonly circuitState: client.Gauge<string>;
   readonly httpRequests: client.Counter<"method" | "route" | "status">;
   readonly httpDuration: client.Histogram<"method" | "route" | "status">;
+  /** Checks answered from the over-limit cache without asking the store. */
+  readonly blockCacheHits: client.Counter<string>;
   /** Renders the exposition text. */
   render(): Promise<string>;
   /** The content type of {@linkcode Metrics.render}'s output. */
@@ -66,6 +81,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
     client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
     // These gauges end in _total, which `promtool check metrics` rejects for non-counters.
     for (const name of GAUGES_NAMED_TOTAL) registry.removeSingleMetric(name);
+    for (const name of PROC_SELF_METRICS) registry.removeSingleMetric(name);
+    new client.Gauge({
+      name: "process_resident_memory_bytes",
+      help: "Resident memory size in bytes.",
+      registers: [registry],
+      collect() {
+        this.set(Deno.memoryUsage().rss);
+      },
+    });
   }
   const checked = new client.Counter({
     name: "ratelimiter_requests_checked_total",
@@ -127,6 +151,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     buckets: CHECK_DURATION_BUCKETS,
     registers: [registry],
   });
+  const blockCacheHits = new client.Counter({
+    name: "ratelimiter_block_cache_hits_total",
+    help: "Checks answered as blocked from the node's over-limit cache, without a store call.",
+    registers: [registry],
+  });
   // Initialise the result series so dashboards see zeros, not gaps, before the first check.
   const checkedAllowed = checked.labels("allowed") as unknown as client.Counter<string>;
   const checkedBlocked = checked.labels("blocked") as unknown as client.Counter<string>;
@@ -145,6 +174,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     circuitState,
     httpRequests,
     httpDuration,
+    blockCacheHits,
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

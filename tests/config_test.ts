@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig, redactUrl } from "../src/config.ts";
+import { CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "../src/config.ts";
 import { ALGORITHMS } from "../src/limiter/types.ts";
 
 Deno.test("parseConfig() applies the documented defaults", () => {
@@ -24,6 +24,8 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     shutdownGraceMs: 10_000,
     memoryMaxKeys: 1_000_000,
     bodyTimeoutMs: 10_000,
+
+    blockCache: true,
   });
 });
 
@@ -113,4 +115,30 @@ Deno.test("parseConfig() accepts every algorithm as RATELIMITER_DEFAULT_ALGORITH
     () => parseConfig({ RATELIMITER_DEFAULT_ALGORITHM: "leaky_bucket" }),
     /RATELIMITER_DEFAULT_ALGORITHM.*expected one of sliding_log, sliding_window, fixed_window, token_bucket, gcra/,
   );
+});
+
+Deno.test("parseConfig() reads RATELIMITER_BLOCK_CACHE as a boolean", () => {
+  assert.equal(parseConfig({ RATELIMITER_BLOCK_CACHE: "false" }).blockCache, false);
+  assert.equal(parseConfig({ RATELIMITER_BLOCK_CACHE: "on" }).blockCache, true);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_BLOCK_CACHE: "maybe" }),
+    /"RATELIMITER_BLOCK_CACHE": expected true or false, received "maybe"/,
+  );
+});
+
+Deno.test("CONFIG_ENV_VARS lists every variable parseConfig() reads, prefixed", () => {
+  assert.ok(CONFIG_ENV_VARS.length > 10);
+  for (const name of CONFIG_ENV_VARS) assert.match(name, /^RATELIMITER_[A-Z_]+$/);
+  // Each listed variable changes the result or the error, so none is listed without being read.
+  const seen: Record<string, string> = {};
+  for (const name of CONFIG_ENV_VARS) seen[name] = "\u0000invalid";
+  const error = (() => {
+    try {
+      parseConfig(seen);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(error instanceof ConfigError);
+  for (const name of CONFIG_ENV_VARS) assert.match(error.message, new RegExp(`"${name}"`));
 });

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { postJson, startNode } from "./_helpers/node_process.ts";
-import { freePort } from "./_helpers/redis_server.ts";
+import { freePort, startRedis } from "./_helpers/redis_server.ts";
+import { nodePermissionFlags } from "../tools/node_permissions.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -53,5 +56,54 @@ Deno.test({
     assert.equal((await postJson(`${node.url}/check`, { key: "k", limit: 1 })).status, 429);
     assert.equal(await node.stop("SIGTERM"), 0);
     assert.ok(node.logs.some((l) => l.event === "shutdown_complete"));
+  },
+});
+
+async function runHealthcheck(port: number): Promise<number> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...nodePermissionFlags(), MAIN, "--healthcheck"],
+    env: { RATELIMITER_NODE_PORT: String(port), RATELIMITER_LISTEN_HOST: "127.0.0.1" },
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.code;
+}
+
+Deno.test({
+  name: "main.ts --healthcheck exits 0 while the node serves /health and 1 when nothing answers",
+  ...opts,
+  async fn() {
+    const node = await startNode();
+    try {
+      assert.equal(await runHealthcheck(node.port), 0);
+    } finally {
+      await node.stop("SIGTERM");
+    }
+    assert.equal(await runHealthcheck(node.port), 1);
+  },
+});
+
+Deno.test({
+  name: "main.ts on Redis with only its listed permissions serves checks, metrics and the cache",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const node = await startNode({ env: { RATELIMITER_REDIS_URL: redis.url } });
+    try {
+      for (let i = 0; i < 5; i++) await postJson(`${node.url}/check`, { key: "k", limit: 2 });
+      const res = await fetch(`${node.url}/metrics`);
+      const text = await res.text();
+      assert.equal(res.status, 200);
+      // Resident memory is real (not prom-client's /proc/self reading, which would be 0).
+      assert.match(text, /^process_resident_memory_bytes\{[^}]*\} [1-9]/m);
+      assert.doesNotMatch(text, /^process_open_fds/m);
+      // The 3rd check was denied by Redis, the 4th and 5th answered from the block cache.
+      assert.match(text, /^ratelimiter_block_cache_hits_total\{[^}]*\} 2$/m);
+      assert.match(text, /^ratelimiter_requests_checked_total\{result="blocked"[^}]*\} 3$/m);
+      assert.equal(await node.stop("SIGTERM"), 0);
+      assert.equal(node.logs.some((l) => l.level === "error"), false, JSON.stringify(node.logs));
+    } finally {
+      await node.stop("SIGKILL");
+    }
   },
 });

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { nodePermissionFlags } from "../../tools/node_permissions.ts";
 import { freePort } from "./redis_server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -35,14 +36,9 @@ export interface StartNodeOptions {
 export async function startNode(options: StartNodeOptions = {}): Promise<TestNode> {
   const port = options.port ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-sys=hostname",
-      "--allow-read=/proc/self",
-      MAIN,
-    ],
+    // The same permissions as `deno task start` and the container, so a test fails if a node
+    // needs more than they grant.
+    args: ["run", ...nodePermissionFlags(), MAIN],
     env: {
       RATELIMITER_NODE_PORT: String(port),
       RATELIMITER_LISTEN_HOST: "127.0.0.1",

@@ -1,0 +1,200 @@
+/**
+ * Checks the compose cluster without a Docker engine: the compose file's structure, the
+ * Prometheus config with `promtool check config`, and every Grafana panel's query with
+ * `promtool check rules` and against the metrics `src/metrics.ts` registers.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { CONFIG_ENV_VARS, parseConfig } from "../../src/config.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import { parseLoadgenArgs } from "../../tools/loadgen/args.ts";
+
+const DEPLOY = new URL("../../deploy/", import.meta.url);
+const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
+
+// deno-lint-ignore no-explicit-any
+type Yaml = any;
+const compose: Yaml = parse(read("compose.yaml"), { merge: true });
+const dashboard: Yaml = JSON.parse(read("grafana/dashboards/ratelimiter.json"));
+
+async function promtool(args: string[]): Promise<{ code: number; output: string }> {
+  const out = await new Deno.Command("promtool", { args, stdout: "piped", stderr: "piped" })
+    .output().catch(() => {
+      throw new Error("promtool not found: install the Debian package prometheus (CI does)");
+    });
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
+}
+
+/** Names of every series `createMetrics()` can expose, histogram suffixes included. */
+async function exposedMetricNames(): Promise<Set<string>> {
+  const text = await createMetrics({ nodeId: "n" }).render();
+  const names = new Set<string>();
+  for (const match of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+    const [, name, type] = match;
+    names.add(name!);
+    if (type === "histogram") {
+      for (const suffix of ["_bucket", "_sum", "_count"]) names.add(name + suffix);
+    }
+  }
+  return names;
+}
+
+function panelQueries(): { title: string; expr: string }[] {
+  return dashboard.panels.flatMap((p: Yaml) =>
+    p.targets.map((t: Yaml) => ({ title: p.title as string, expr: t.expr as string }))
+  );
+}
+
+/** A panel query as plain PromQL: Grafana's variables replaced by values Prometheus accepts. */
+const toPromQl = (expr: string) =>
+  expr.replaceAll("$__rate_interval", "1m").replaceAll("$node", ".*");
+
+Deno.test("compose.yaml runs Redis 7, three nodes on 8001-8003, Prometheus, Grafana, loadgen", () => {
+  const services = compose.services;
+  assert.deepEqual(Object.keys(services).sort(), [
+    "grafana",
+    "loadgen",
+    "node-1",
+    "node-2",
+    "node-3",
+    "prometheus",
+    "redis",
+  ]);
+  assert.match(services.redis.image, /^redis:7\.\d+\.\d+(-\w+)?$/);
+  assert.deepEqual(services.redis.healthcheck.test, ["CMD", "redis-cli", "ping"]);
+  for (const [name, service] of Object.entries(services) as [string, Yaml][]) {
+    assert.ok(service.image, `${name} names an image`);
+    assert.match(service.image, /:[\w.-]+$/, `${name} image has a tag`);
+    assert.doesNotMatch(service.image, /:latest$/, `${name} image is pinned`);
+  }
+  assert.deepEqual(services.loadgen.profiles, ["loadgen"], "the load generator is optional");
+});
+
+Deno.test("compose.yaml nodes build the Dockerfile and share one Redis with valid config", () => {
+  for (const i of [1, 2, 3]) {
+    const node = compose.services[`node-${i}`];
+    assert.deepEqual(node.ports, [`800${i}:8000`]);
+    assert.equal(node.build.context, "..");
+    Deno.statSync(new URL(`${node.build.context}/${node.build.dockerfile}`, DEPLOY));
+    assert.equal(node.depends_on.redis.condition, "service_healthy");
+    const env: Record<string, string> = node.environment;
+    for (const name of Object.keys(env)) assert.ok(CONFIG_ENV_VARS.includes(name), name);
+    const config = parseConfig(env, { hostname: "container" });
+    assert.equal(config.redisUrl, "redis://redis:6379");
+    assert.equal(config.nodeId, `node-${i}`);
+    assert.equal(config.nodePort, 8000);
+    assert.equal(config.listenHost, "0.0.0.0");
+    // Docker's stop timeout must outlast the node's own drain period.
+    const stopSeconds = Number(/^(\d+)s$/.exec(node.stop_grace_period)?.[1]);
+    assert.ok(stopSeconds * 1000 > config.shutdownGraceMs, "stop_grace_period > shutdown grace");
+  }
+});
+
+Deno.test("Prometheus config passes promtool and scrapes exactly the three nodes", async () => {
+  const mount = compose.services.prometheus.volumes[0] as string;
+  const [source, target] = mount.split(":");
+  assert.equal(target, "/etc/prometheus/prometheus.yml");
+  const path = new URL(source!, DEPLOY).pathname;
+  const check = await promtool(["check", "config", path]);
+  assert.equal(check.code, 0, check.output);
+  const config = parse(Deno.readTextFileSync(path));
+  const jobs = config.scrape_configs;
+  assert.equal(jobs.length, 1);
+  assert.equal(jobs[0].job_name, "ratelimiter");
+  assert.deepEqual(jobs[0].static_configs[0].targets, [
+    "node-1:8000",
+    "node-2:8000",
+    "node-3:8000",
+  ]);
+});
+
+Deno.test("Grafana provisioning points at the mounted dashboards and Prometheus", () => {
+  const grafana = compose.services.grafana;
+  const mounts = Object.fromEntries(
+    (grafana.volumes as string[]).map((v) => v.split(":")).map(([s, t]) => [t, s]),
+  );
+  const provider = parse(read("grafana/provisioning/dashboards/ratelimiter.yml"));
+  const dashboardsDir = provider.providers[0].options.path;
+  assert.ok(mounts[dashboardsDir], `${dashboardsDir} is mounted`);
+  Deno.statSync(new URL(`${mounts[dashboardsDir]}/ratelimiter.json`, DEPLOY));
+  assert.ok(mounts["/etc/grafana/provisioning"]);
+  const datasource = parse(read("grafana/provisioning/datasources/prometheus.yml")).datasources[0];
+  assert.equal(datasource.url, "http://prometheus:9090");
+  assert.equal(
+    grafana.environment.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH.startsWith(dashboardsDir),
+    true,
+  );
+  for (const panel of dashboard.panels) {
+    assert.equal(panel.datasource.uid, datasource.uid, panel.title);
+    for (const target of panel.targets) assert.equal(target.datasource.uid, datasource.uid);
+  }
+});
+
+Deno.test("Grafana dashboard has the panels operators need", () => {
+  const titles = dashboard.panels.map((p: Yaml) => p.title as string);
+  for (
+    const wanted of [
+      "Allowed vs blocked per node",
+      "Check latency p50 / p99 per node",
+      "Nodes up",
+      "Store errors",
+      "Degraded decisions",
+      "Active counters",
+      "Over-limit cache hits",
+    ]
+  ) {
+    assert.ok(titles.includes(wanted), wanted);
+  }
+  const ids = dashboard.panels.map((p: Yaml) => p.id);
+  assert.equal(new Set(ids).size, ids.length, "panel ids are unique");
+  const latency = panelQueries().filter((q) => q.title.startsWith("Check latency"));
+  assert.deepEqual(
+    latency.map((q) => /histogram_quantile\((0\.\d+),/.exec(q.expr)?.[1]),
+    ["0.5", "0.99"],
+  );
+});
+
+Deno.test("every Grafana query is valid PromQL over metrics the service exposes", async () => {
+  const exposed = await exposedMetricNames();
+  const queries = panelQueries();
+  for (const { title, expr } of queries) {
+    const names = expr.match(/\b(ratelimiter|http|process|nodejs)_[a-z_]+\b/g) ?? [];
+    assert.ok(names.length > 0 || /\bup\{/.test(expr), `${title} queries a metric`);
+    for (const name of names) {
+      assert.ok(exposed.has(name), `${title}: ${name} exists`);
+    }
+  }
+  const rules = {
+    groups: [{
+      name: "dashboard",
+      rules: queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: toPromQl(q.expr) })),
+    }],
+  };
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify(rules));
+    const check = await promtool(["check", "rules", file]);
+    assert.equal(check.code, 0, check.output);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("compose.yaml's load generator command is valid for tools/loadgen.ts", () => {
+  const command: string[] = compose.services.loadgen.command;
+  const script = command.indexOf("tools/loadgen.ts");
+  assert.ok(script > 0, "runs tools/loadgen.ts");
+  assert.deepEqual(command.slice(0, script).filter((a) => a.startsWith("--allow")), [
+    "--allow-net",
+  ]);
+  const options = parseLoadgenArgs(command.slice(script + 1));
+  assert.deepEqual(options.targets, [
+    "http://node-1:8000",
+    "http://node-2:8000",
+    "http://node-3:8000",
+  ]);
+  assert.ok(options.rate !== undefined, "a steady open-loop rate");
+});
