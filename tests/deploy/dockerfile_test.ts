@@ -109,6 +109,13 @@ Deno.test("Dockerfile and deno tasks never grant all permissions", () => {
   }
 });
 
+Deno.test("Dockerfile and deno tasks pass --no-prompt, so a node never stops at a permission prompt", () => {
+  assert.match(compileRun(), /(^|\s)--no-prompt(\s|$)/);
+  for (const name of ["start", "dev", "compile"]) {
+    assert.match(tasks[name]!, /(^|\s)--no-prompt(\s|$)/, `deno task ${name}`);
+  }
+});
+
 Deno.test("Dockerfile compiles with exactly the permissions of deno task compile/start", () => {
   const expected = [...nodePermissionFlags()].sort();
   assert.deepEqual(permissionTokens(compileRun()), expected, "Dockerfile");
