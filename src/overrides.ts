@@ -108,6 +108,8 @@ export class MemoryOverrideStore implements OverrideStore {
       updatedAt: this.#clock(),
     };
     if (override.algorithm !== undefined) entry.algorithm = override.algorithm;
+    if (override.burst !== undefined) entry.burst = override.burst;
+    if (override.refillRate !== undefined) entry.refillRate = override.refillRate;
     this.#entries.set(key, entry);
     return Promise.resolve({ entry: { ...entry }, created });
   }

@@ -86,6 +86,8 @@ const ALGORITHM_SET = new Set<string>(ALGORITHMS);
 export function encodeOverride(entry: OverrideEntry): string {
   const value: Record<string, unknown> = { limit: entry.limit, window_ms: entry.windowMs };
   if (entry.algorithm !== undefined) value.algorithm = entry.algorithm;
+  if (entry.burst !== undefined) value.burst = entry.burst;
+  if (entry.refillRate !== undefined) value.refill_rate = entry.refillRate;
   value.updated_at = entry.updatedAt;
   return JSON.stringify(value);
 }
@@ -111,6 +113,11 @@ export function decodeOverride(key: string, raw: string): OverrideEntry | undefi
     };
     if (typeof v.algorithm === "string" && ALGORITHM_SET.has(v.algorithm)) {
       entry.algorithm = v.algorithm as Algorithm;
+      // Parameters belong to their algorithm: dropped with an algorithm this node does not know.
+      if (Number.isSafeInteger(v.burst) && v.burst >= 1) entry.burst = v.burst;
+      if (Number.isSafeInteger(v.refill_rate) && v.refill_rate >= 1) {
+        entry.refillRate = v.refill_rate;
+      }
     }
     return entry;
   } catch {
@@ -293,6 +300,8 @@ export class RedisOverrideStore implements OverrideStore {
       updatedAt: this.#clock(),
     };
     if (override.algorithm !== undefined) entry.algorithm = override.algorithm;
+    if (override.burst !== undefined) entry.burst = override.burst;
+    if (override.refillRate !== undefined) entry.refillRate = override.refillRate;
     return this.#serial(async () => {
       const [created, version] = await this.#set.run<[number, string]>(
         this.#client,
@@ -337,5 +346,7 @@ function isNextVersion(known: string | undefined, next: string): boolean {
 function toOverride(entry: OverrideEntry): Override {
   const override: Override = { limit: entry.limit, windowMs: entry.windowMs };
   if (entry.algorithm !== undefined) override.algorithm = entry.algorithm;
+  if (entry.burst !== undefined) override.burst = entry.burst;
+  if (entry.refillRate !== undefined) override.refillRate = entry.refillRate;
   return override;
 }

@@ -53,6 +53,24 @@ Deno.test("encodeOverride() and decodeOverride() round-trip, dropping unknown al
     decodeOverride("k", '{"limit":3,"window_ms":500,"algorithm":"future_alg","updated_at":1}'),
     { key: "k", limit: 3, windowMs: 500, updatedAt: 1 },
   );
+  const gcra = {
+    key: "g",
+    limit: 2,
+    windowMs: 100,
+    algorithm: "gcra" as const,
+    burst: 5,
+    updatedAt: 3,
+  };
+  assert.deepEqual(decodeOverride("g", encodeOverride(gcra)), gcra);
+  const bucket = {
+    key: "t",
+    limit: 2,
+    windowMs: 100,
+    algorithm: "token_bucket" as const,
+    refillRate: 7,
+    updatedAt: 4,
+  };
+  assert.deepEqual(decodeOverride("t", encodeOverride(bucket)), bucket);
   assert.equal(decodeOverride("k", "not json"), undefined);
   assert.equal(decodeOverride("k", '{"limit":0,"window_ms":5}'), undefined);
   assert.equal(decodeOverride("k", '{"limit":2}'), undefined);

@@ -10,6 +10,7 @@ import type { NodeRegistry } from "../registry.ts";
 import type { CounterInfo, Store } from "../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "./admin_auth.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";
+import { checkParams } from "./check_input.ts";
 import { keyProblem, parseWith, readJsonBody } from "./validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
@@ -24,7 +25,9 @@ export const overrideBodySchema = z.strictObject({
   limit: z.int().min(1).max(MAX_LIMIT),
   window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
   algorithm: z.enum(ALGORITHMS).optional(),
-});
+  burst: z.int().min(1).max(MAX_LIMIT).optional(),
+  refill_rate: z.int().min(1).max(MAX_LIMIT).optional(),
+}).superRefine(checkParams);
 
 /** Options for {@linkcode createAdminRoutes}. */
 export interface AdminRoutesOptions {
@@ -252,6 +255,8 @@ function overrideView(entry: OverrideEntry) {
     limit: entry.limit,
     window_ms: entry.windowMs,
     algorithm: entry.algorithm ?? null,
+    burst: entry.burst ?? null,
+    refill_rate: entry.refillRate ?? null,
     updated_at: iso(entry.updatedAt),
   };
 }
@@ -323,6 +328,8 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
     const body = parseWith(overrideBodySchema, await readJsonBody(c));
     const override: Override = { limit: body.limit, windowMs: body.window_ms ?? defaults.windowMs };
     if (body.algorithm !== undefined) override.algorithm = body.algorithm;
+    if (body.burst !== undefined) override.burst = body.burst;
+    if (body.refill_rate !== undefined) override.refillRate = body.refill_rate;
     let result;
     try {
       result = await overrides.set(key, override);

@@ -48,7 +48,7 @@ export interface LimitFields {
 }
 
 /** `burst` and `refill_rate` belong to one algorithm each, which the request must name. */
-function checkParams(
+export function checkParams(
   value: {
     algorithm?: string | undefined;
     burst?: number | undefined;

@@ -118,7 +118,15 @@ const BAD_PUTS: [string, string, RequestInit, number][] = [
   ["window 0", "/api/limits/k", put({ limit: 1, window_ms: 0 }), 400],
   ["a window past 30 days", "/api/limits/k", put({ limit: 1, window_ms: 2_592_000_001 }), 400],
   ["an unknown algorithm", "/api/limits/k", put({ limit: 1, algorithm: "magic" }), 400],
-  ["an unknown field", "/api/limits/k", put({ limit: 1, burst: 2 }), 400],
+  ["an unknown field", "/api/limits/k", put({ limit: 1, zz: 2 }), 400],
+  ["burst without gcra", "/api/limits/k", put({ limit: 1, burst: 2 }), 400],
+  [
+    "refill_rate with gcra",
+    "/api/limits/k",
+    put({ limit: 1, algorithm: "gcra", refill_rate: 2 }),
+    400,
+  ],
+  ["burst 0", "/api/limits/k", put({ limit: 1, algorithm: "gcra", burst: 0 }), 400],
   ["a JSON array", "/api/limits/k", put([1]), 400],
   ["bad JSON", "/api/limits/k", put("{nope"), 400],
   ["no content type", "/api/limits/k", { method: "PUT", body: '{"limit":1}' }, 415],
@@ -383,4 +391,30 @@ Deno.test("wrong methods on /api routes get 405 with Allow", async () => {
   const reset = await app.request("/api/counters/k/reset", { method: "GET" });
   assert.equal(reset.status, 405);
   assert.equal(reset.headers.get("Allow"), "POST");
+});
+
+Deno.test("PUT /api/limits/{key} stores an algorithm's parameters and /check applies them", async () => {
+  const { app } = makeTestApp();
+  const set = await call(
+    app,
+    "/api/limits/g",
+    put({ limit: 1, window_ms: 60_000, algorithm: "gcra", burst: 3 }),
+  );
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  assert.equal(set.body.burst, 3);
+  assert.equal(set.body.refill_rate, null);
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const res = await app.request("/check", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: "g", limit: 1000, algorithm: "gcra", burst: 1000 }),
+    });
+    statuses.push(res.status);
+  }
+  // One per minute with a burst of 3: the override's parameters, not the client's.
+  assert.deepEqual(statuses, [200, 200, 200, 429]);
+  const listed = await call(app, "/api/limits");
+  const entry = (listed.body.overrides as Json[]).find((o) => o.key === "g")!;
+  assert.equal(entry.burst, 3);
 });
