@@ -16,7 +16,12 @@ import type { CounterPage, ListCountersOptions, Store, StoreStatus } from "./typ
  * node, under any parameters) can only move that time later. The sliding log qualifies: a denial
  * ends when enough of the oldest entries expire, and new entries are always newer.
  */
-export const BLOCK_CACHE_ALGORITHMS: readonly Algorithm[] = ["sliding_log"];
+export const BLOCK_CACHE_ALGORITHMS: readonly Algorithm[] = [
+  "sliding_log",
+  "fixed_window",
+  "token_bucket",
+  "gcra",
+];
 
 /** Most parameter sets and costs remembered per key; a key is nearly always checked under one. */
 const MAX_VARIANTS = 4;
