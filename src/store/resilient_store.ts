@@ -11,7 +11,7 @@ import {
   type CircuitState,
   type CircuitTransition,
 } from "./circuit_breaker.ts";
-import { DEADLINE_GRANULARITY_MS, Deadlines, TIMED_OUT } from "./deadlines.ts";
+import { Deadlines, TIMED_OUT } from "./deadlines.ts";
 import { MemoryStore } from "./memory_store.ts";
 import type { CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
@@ -100,7 +100,7 @@ function classify(error: StoreUnavailableError): StoreFailureKind {
 /**
  * A {@linkcode Store} decorator that keeps the service answering fast while its store cannot.
  *
- * Every call gets a deadline, checked by one shared timer every {@linkcode DEADLINE_GRANULARITY_MS}
+ * Every call gets a deadline, checked by one shared timer every `DEADLINE_GRANULARITY_MS`
  * (5 ms): a call times out up to that much after its deadline. Checks, resets and pings feed a {@linkcode CircuitBreaker}: after a
  * few consecutive failures it opens, calls are refused at once (no request waits on a dead Redis),
  * and one PING every `probeIntervalMs` tests the store until it answers and the circuit closes.
