@@ -100,10 +100,11 @@ function classify(error: StoreUnavailableError): StoreFailureKind {
 /**
  * A {@linkcode Store} decorator that keeps the service answering fast while its store cannot.
  *
- * Every call gets a deadline, checked by one shared timer every `DEADLINE_GRANULARITY_MS`
- * (5 ms): a call times out up to that much after its deadline. Checks, resets and pings feed a {@linkcode CircuitBreaker}: after a
- * few consecutive failures it opens, calls are refused at once (no request waits on a dead Redis),
- * and one PING every `probeIntervalMs` tests the store until it answers and the circuit closes.
+ * Every call gets a deadline, checked by one shared timer every `DEADLINE_GRANULARITY_MS` (5 ms,
+ * in `deadlines.ts`): a call times out up to that much after its deadline. Checks, resets and
+ * pings feed a {@linkcode CircuitBreaker}: after a few consecutive failures it opens, calls are
+ * refused at once (no request waits on a dead Redis), and one PING every `probeIntervalMs` tests
+ * the store until it answers and the circuit closes.
  * While checks cannot reach the store they follow the failure mode:
  *
  * - `open`: allowed, answered as if the key's window were empty (`current_count` = cost,
