@@ -1,9 +1,10 @@
 /**
  * Before/after comparison of the `/check` hot path: runs the node of this checkout, the node of
  * another checkout (`--base`, e.g. `git worktree add` or `git archive` of the commit before a
- * change) and the floor, in interleaved rounds under the same `wrk` load, and prints the median
- * checks/s and server CPU µs per check of each, with the ratios to the floor measured in the same
- * run. Interleaving and medians make it usable on a shared machine, where one run is noise.
+ * change) and this checkout's two floors (same answer; minimal answer), in interleaved rounds
+ * under the same `wrk` load, and prints the median checks/s and server CPU µs per check of each,
+ * with the ratios to the floors measured in the same run. Interleaving and medians make it usable
+ * on a shared machine, where one run is noise.
  *
  *   mkdir /tmp/base && git archive <commit> | tar -x -C /tmp/base
  *   deno run -A bench/ab.ts --base /tmp/base --store redis --rounds 5
@@ -133,8 +134,9 @@ const node = (name: string, dir: string): Subject => ({
     }, dir),
 });
 
-const floor: Subject = {
-  name: "floor",
+/** The floor of this checkout: same answer (`full`) or `{allowed, remaining}` only (`minimal`). */
+const floor = (name: string, answer: "full" | "minimal"): Subject => ({
+  name,
   start: (port, env) =>
     spawn(Deno.execPath(), [
       "run",
@@ -143,16 +145,19 @@ const floor: Subject = {
       `${ROOT}bench/floor_${store}.ts`,
       "--port",
       String(port),
+      "--answer",
+      answer,
       ...(env.RATELIMITER_REDIS_URL === undefined
         ? []
         : ["--redis-url", env.RATELIMITER_REDIS_URL]),
     ]),
-};
+});
 
 const subjects = [
   ...(values.base === undefined ? [] : [node("base", values.base)]),
   node("this", ROOT.replace(/\/$/, "")),
-  floor,
+  floor("floor", "full"),
+  floor("floor-minimal", "minimal"),
 ];
 const results = new Map<string, { rps: number[]; cpu: number[] }>(
   subjects.map((s) => [s.name, { rps: [], cpu: [] }]),
@@ -219,19 +224,22 @@ const median = (xs: number[]) => {
 };
 const floorRps = median(results.get("floor")!.rps);
 const floorCpu = median(results.get("floor")!.cpu);
+const minimalRps = median(results.get("floor-minimal")!.rps);
 print(
   `\n${store}${hot ? ", one hot key" : ", 10,000 keys"}${
     values.cache === undefined ? "" : `, block cache ${values.cache}`
   }: medians of ${rounds} rounds (${warmup} s warm-up + ${seconds} s, wrk -t1 -c${connections})`,
 );
-print("| subject | checks/s | CPU µs/check | checks/s ÷ floor | floor CPU ÷ CPU |");
-print("| --- | ---: | ---: | ---: | ---: |");
+print(
+  "| subject | checks/s | CPU µs/check | checks/s ÷ floor | floor CPU ÷ CPU | checks/s ÷ minimal floor |",
+);
+print("| --- | ---: | ---: | ---: | ---: | ---: |");
 for (const [name, r] of results) {
   const rps = median(r.rps);
   const cpu = median(r.cpu);
   print(
     `| ${name} | ${rps.toFixed(0)} | ${cpu.toFixed(1)} | ${(rps / floorRps).toFixed(2)} | ${
       (floorCpu / cpu).toFixed(2)
-    } |`,
+    } | ${(rps / minimalRps).toFixed(2)} |`,
   );
 }
