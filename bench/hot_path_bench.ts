@@ -13,7 +13,8 @@ import { noOverrides } from "../src/limiter/resolve.ts";
 import type { CheckOutcome, LimitRequest } from "../src/limiter/types.ts";
 import { silentLogger } from "../src/log.ts";
 import { createMetrics } from "../src/metrics.ts";
-import { checkBodySchema, rateLimitHeaders, toAnswer } from "../src/routes/check.ts";
+import { checkBodySchema, checkResponse, rateLimitHeaders, toAnswer } from "../src/routes/check.ts";
+import { Deadlines } from "../src/store/deadlines.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { Store } from "../src/store/types.ts";
 
@@ -125,4 +126,33 @@ Deno.bench("part: toAnswer + rateLimitHeaders + JSON.stringify", { group: "parts
 });
 Deno.bench("part: setTimeout + clearTimeout (the body deadline)", { group: "parts" }, () => {
   clearTimeout(setTimeout(() => {}, 10_000));
+});
+Deno.bench("part: answer Response, every header in the init (as c.json did)", {
+  group: "response",
+  baseline: true,
+}, () => {
+  const answer = toAnswer(limitRequest, decision);
+  new Response(JSON.stringify(answer), {
+    status: 200,
+    headers: { "Content-Type": "application/json", ...rateLimitHeaders(answer) },
+  });
+});
+Deno.bench("part: answer Response, Content-Type in the init, then append (checkResponse)", {
+  group: "response",
+}, () => {
+  checkResponse(toAnswer(limitRequest, decision), undefined);
+});
+Deno.bench("part: store deadline, setTimeout per call (before)", {
+  group: "deadline",
+  baseline: true,
+}, async () => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, 100));
+  await Promise.race([Promise.resolve(outcome), deadline]).finally(() => clearTimeout(timer));
+});
+const deadlines = new Deadlines();
+Deno.bench("part: store deadline, shared coarse timer (Deadlines.race)", {
+  group: "deadline",
+}, async () => {
+  await deadlines.race(Promise.resolve(outcome), 100);
 });

@@ -38,6 +38,15 @@ export interface AppDeps {
   clock?: Clock;
 }
 
+/** Most (method, route, status) series of the HTTP metrics kept bound for reuse. */
+const MAX_BOUND_HTTP_SERIES = 256;
+
+/** The HTTP metrics' children of one (method, route, status). */
+interface HttpSeries {
+  requests: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
 /** Builds the HTTP application of one node. */
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
@@ -59,17 +68,28 @@ export function createApp(deps: AppDeps): Hono {
     heartbeatSeconds: config.nodeHeartbeatSeconds,
   });
 
+  // Children bound to each (method, route, status) seen, so a request builds no labels object.
+  // Bounded: past the cap (only odd methods get there) series are looked up per request as before.
+  const httpSeries = new Map<string, HttpSeries>();
   app.use(async function httpMetrics(c, next) {
     const started = clock();
     await next();
     const matched = routePath(c, -1);
-    const labels = {
-      method: c.req.method,
-      route: matched === "/*" ? "unmatched" : matched,
-      status: String(c.res.status),
-    };
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, (clock() - started) / 1000);
+    const method = c.req.method;
+    const route = matched === "/*" ? "unmatched" : matched;
+    const status = c.res.status;
+    const id = `${status} ${route} ${method}`;
+    let series = httpSeries.get(id);
+    if (series === undefined) {
+      const labels = { method, route, status: String(status) };
+      series = {
+        requests: metrics.httpRequests.labels(labels),
+        duration: metrics.httpDuration.labels(labels),
+      };
+      if (httpSeries.size < MAX_BOUND_HTTP_SERIES) httpSeries.set(id, series);
+    }
+    series.requests.inc();
+    series.duration.observe((clock() - started) / 1000);
   });
   app.use(requestLimits({
     bodyTimeoutMs: config.bodyTimeoutMs,

@@ -150,6 +150,33 @@ export function degradedHeaders(
   return headers;
 }
 
+/**
+ * The init headers of every check answer. Deno's `Response` constructor has a fast path for one
+ * `Content-Type` header; any other header in the init goes through WebIDL record conversion, which
+ * costs several µs per header. Appending the rate-limit headers to the built response is about a
+ * third of passing them in the init (`bench/hot_path_bench.ts`), on the hottest path there is.
+ */
+const JSON_CONTENT_TYPE = { "Content-Type": "application/json" };
+
+/**
+ * The response of a decided check: its JSON answer, 200 or 429, and the rate-limit headers (and
+ * `X-RateLimit-Degraded` when the failure mode answered). Same body and headers as Hono's
+ * `c.json(answer, status, headers)`, built without the cost of passing headers in the init.
+ */
+export function checkResponse(
+  answer: CheckAnswer,
+  degraded: "open" | "local" | undefined,
+): Response {
+  const response = new Response(JSON.stringify(answer), {
+    status: answer.allowed ? 200 : 429,
+    headers: JSON_CONTENT_TYPE,
+  });
+  const headers = response.headers;
+  const extra = degradedHeaders(rateLimitHeaders(answer), degraded);
+  for (const name in extra) headers.append(name, extra[name]!);
+  return response;
+}
+
 /** Routes of `POST /check`, `GET /check/{key}` (peek) and `POST /check/batch`. */
 export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   const { store, metrics, defaults, overrides } = options;
@@ -165,11 +192,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     metrics.checkDuration.observe((now() - started) / 1000);
     const answer = checkAnswer(requests, outcome, multi);
     count(answer.allowed);
-    return {
-      answer,
-      status: answer.allowed ? 200 as const : 429 as const,
-      headers: degradedHeaders(rateLimitHeaders(answer), outcome.degraded),
-    };
+    return checkResponse(answer, outcome.degraded);
   };
 
   app.post("/check", async (c) => {
@@ -177,8 +200,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, issues);
     throwIssues(issues);
-    const { answer, status, headers } = await decide(requests, body.limits !== undefined);
-    return c.json(answer, status, headers);
+    return await decide(requests, body.limits !== undefined);
   });
 
   app.post("/check/batch", async (c) => {
@@ -212,8 +234,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, issues);
     throwIssues(issues, "request");
-    const { answer, status, headers } = await decide(requests, false);
-    return c.json(answer, status, headers);
+    return await decide(requests, false);
   });
 
   return app;

@@ -11,6 +11,7 @@ import {
   type CircuitState,
   type CircuitTransition,
 } from "./circuit_breaker.ts";
+import { Deadlines, TIMED_OUT } from "./deadlines.ts";
 import { MemoryStore } from "./memory_store.ts";
 import type { CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
@@ -73,36 +74,6 @@ export interface ResilientStoreOptions {
   clock?: Clock;
 }
 
-const TIMED_OUT = Symbol("timed out");
-
-/**
- * A deadline timer firing at least this late (ms) means this process was stalled (GC, CPU
- * starvation), not necessarily the store.
- */
-const STALL_MS = 1;
-/** After such a stall, how long a reply that arrived meanwhile gets to be read (ms). */
-const STALL_GRACE_MS = 10;
-
-/**
- * Resolves to `promise`'s value, or to {@linkcode TIMED_OUT} after `ms`. Never leaves a timer.
- *
- * When the timer itself fires late, replies that came in during the stall may still be unread
- * behind it: without a short grace, one stall of this process past the deadline would turn every
- * call in flight into a "store timeout" and open the breaker on a healthy store.
- */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  const started = performance.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => {
-      const late = performance.now() - started - ms;
-      if (late < STALL_MS) return resolve(TIMED_OUT);
-      timer = setTimeout(() => resolve(TIMED_OUT), STALL_GRACE_MS);
-    }, ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 function start<T>(run: () => Promise<T>): Promise<T> {
   try {
     return run();
@@ -129,9 +100,11 @@ function classify(error: StoreUnavailableError): StoreFailureKind {
 /**
  * A {@linkcode Store} decorator that keeps the service answering fast while its store cannot.
  *
- * Every call gets a deadline. Checks, resets and pings feed a {@linkcode CircuitBreaker}: after a
- * few consecutive failures it opens, calls are refused at once (no request waits on a dead Redis),
- * and one PING every `probeIntervalMs` tests the store until it answers and the circuit closes.
+ * Every call gets a deadline, checked by one shared timer every `DEADLINE_GRANULARITY_MS` (5 ms,
+ * in `deadlines.ts`): a call times out up to that much after its deadline. Checks, resets and
+ * pings feed a {@linkcode CircuitBreaker}: after a few consecutive failures it opens, calls are
+ * refused at once (no request waits on a dead Redis), and one PING every `probeIntervalMs` tests
+ * the store until it answers and the circuit closes.
  * While checks cannot reach the store they follow the failure mode:
  *
  * - `open`: allowed, answered as if the key's window were empty (`current_count` = cost,
@@ -158,6 +131,8 @@ export class ResilientStore implements Store {
   readonly #clock: Clock;
   readonly #breaker: CircuitBreaker;
   readonly #local: MemoryStore | undefined;
+  /** Every call's deadline, on one shared coarse timer rather than a timer per call. */
+  readonly #deadlines = new Deadlines();
   #inFlight = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #probePending = false;
@@ -266,6 +241,7 @@ export class ResilientStore implements Store {
     this.#closed = true;
     clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
+    this.#deadlines.stop();
     await this.#local?.close();
     await this.#inner.close();
   }
@@ -290,13 +266,10 @@ export class ResilientStore implements Store {
     }
     this.#inFlight++;
     const promise = start(run);
-    const settle = () => {
-      this.#inFlight--;
-    };
-    promise.then(settle, settle);
+    promise.then(this.#settle, this.#settle);
     let result: T | typeof TIMED_OUT;
     try {
-      result = await withDeadline(promise, timeoutMs);
+      result = await this.#deadlines.race(promise, timeoutMs);
     } catch (error) {
       // Anything else is a bug or a bad argument (e.g. a malformed cursor), not an outage.
       if (!(error instanceof StoreUnavailableError)) throw error;
@@ -312,6 +285,11 @@ export class ResilientStore implements Store {
     if (feedsBreaker) this.#breaker.recordSuccess();
     return result;
   }
+
+  /** A call the store answered (in time or late) no longer waits for it. */
+  readonly #settle = (): void => {
+    this.#inFlight--;
+  };
 
   #failure(kind: StoreFailureKind, message: string, cause?: unknown): StoreUnavailableError {
     this.#metrics?.storeErrors.inc({ kind });
@@ -399,7 +377,7 @@ export class ResilientStore implements Store {
     };
     promise.then(settle, settle);
     try {
-      const result = await withDeadline(promise, this.#timeoutMs);
+      const result = await this.#deadlines.race(promise, this.#timeoutMs);
       if (this.#closed) return;
       if (result === TIMED_OUT) {
         this.#breaker.probeFailed(`no answer within ${this.#timeoutMs} ms`);

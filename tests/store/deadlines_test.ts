@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { Deadlines, TIMED_OUT } from "../../src/store/deadlines.ts";
+
+/** Generous slack over a deadline on a shared machine: a bound on hanging, not a speed test. */
+const MARGIN_MS = 1000;
+
+const never = () => new Promise<never>(() => {});
+
+Deno.test("Deadlines.race passes a value or an error through and leaves no timer", async () => {
+  const deadlines = new Deadlines();
+  assert.equal(await deadlines.race(Promise.resolve(7), 50), 7);
+  await assert.rejects(deadlines.race(Promise.reject(new Error("boom")), 50), /boom/);
+  assert.equal(deadlines.pending, 0);
+  deadlines.stop(); // the test's op sanitizer fails if an interval is left
+});
+
+Deno.test("Deadlines.race times out a call that does not settle, within its deadline plus a margin", async () => {
+  const deadlines = new Deadlines({ granularityMs: 5 });
+  const started = performance.now();
+  const results = await Promise.all([deadlines.race(never(), 30), deadlines.race(never(), 60)]);
+  const ms = performance.now() - started;
+  assert.deepEqual(results, [TIMED_OUT, TIMED_OUT]);
+  assert.ok(ms >= 60, `timed out after ${ms} ms, before the deadline`);
+  assert.ok(ms < 60 + MARGIN_MS, `timed out after ${ms} ms`);
+  assert.equal(deadlines.pending, 0);
+  // The tick that found nothing pending stopped the timer: no stop() here.
+});
+
+Deno.test("Deadlines.race ignores a settlement after the timeout", async () => {
+  const deadlines = new Deadlines();
+  let resolve!: (value: number) => void;
+  const late = new Promise<number>((r) => resolve = r);
+  assert.equal(await deadlines.race(late, 20), TIMED_OUT);
+  resolve(1);
+  await late;
+  assert.equal(deadlines.pending, 0);
+  deadlines.stop();
+});
+
+Deno.test("Deadlines gives calls due after a stall of this process a grace to read replies", async () => {
+  const deadlines = new Deadlines({ granularityMs: 5 });
+  // The reply is there (queued behind the stall) but only runs after the next timer phase.
+  const reply = new Promise<string>((resolve) => setTimeout(() => resolve("reply"), 20));
+  const racing = deadlines.race(reply, 20);
+  const until = performance.now() + 100;
+  while (performance.now() < until) { /* stall the event loop past the deadline */ }
+  assert.equal(await racing, "reply");
+  // Without the reply, a stalled call still times out after its grace.
+  const stalled = deadlines.race(never(), 20);
+  const until2 = performance.now() + 100;
+  while (performance.now() < until2) { /* stall */ }
+  assert.equal(await stalled, TIMED_OUT);
+  assert.equal(deadlines.pending, 0);
+  deadlines.stop();
+});
