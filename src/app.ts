@@ -47,6 +47,19 @@ interface HttpSeries {
   duration: { observe(value: number): void };
 }
 
+/** Methods reported as themselves in HTTP metrics; any other becomes `OTHER`. */
+const STANDARD_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+
 /** Builds the HTTP application of one node. */
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
@@ -75,7 +88,9 @@ export function createApp(deps: AppDeps): Hono {
     const started = clock();
     await next();
     const matched = routePath(c, -1);
-    const method = c.req.method;
+    // The method is client-chosen: any token outside the standard set shares one label value, so
+    // a client cannot create metric series at will.
+    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
     const route = matched === "/*" ? "unmatched" : matched;
     const status = c.res.status;
     const id = `${status} ${route} ${method}`;

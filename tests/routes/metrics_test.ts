@@ -54,3 +54,14 @@ Deno.test("createMetrics() output passes promtool check metrics", async () => {
   const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, report);
 });
+
+Deno.test("GET /metrics labels an unknown method OTHER, so clients cannot mint series", async () => {
+  const { app } = makeTestApp();
+  for (let i = 0; i < 20; i++) await app.request("/check", { method: `FOO${i}` });
+  const text = await (await app.request("/metrics")).text();
+  assert.doesNotMatch(text, /method="FOO/);
+  assert.match(
+    text,
+    /http_requests_total\{method="OTHER",route="unmatched",status="405",node_id="test-8000"\} 20/,
+  );
+});
