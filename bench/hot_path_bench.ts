@@ -102,8 +102,16 @@ Deno.bench("part: http metrics, labels object (inc + observe)", { group: "parts"
   metrics.httpRequests.inc(labels);
   metrics.httpDuration.observe(labels, 0.001);
 });
-const boundCounter = metrics.httpRequests.labels("POST", "/check", "200");
-const boundHistogram = metrics.httpDuration.labels("POST", "/check", "200");
+const boundCounter = metrics.httpRequests.labels({
+  method: "POST",
+  route: "/check",
+  status: "200",
+});
+const boundHistogram = metrics.httpDuration.labels({
+  method: "POST",
+  route: "/check",
+  status: "200",
+});
 Deno.bench("part: http metrics, pre-bound children (inc + observe)", { group: "parts" }, () => {
   boundCounter.inc();
   boundHistogram.observe(0.001);

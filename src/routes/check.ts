@@ -12,6 +12,7 @@ import type { Store } from "../store/types.ts";
 import {
   batchBodySchema,
   checkBodySchema,
+  fastCheckBody,
   peekQuerySchema,
   resolveCheck,
   throwIssues,
@@ -196,7 +197,8 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   };
 
   app.post("/check", async (c) => {
-    const body = parseWith(checkBodySchema, await readJsonBody(c));
+    const raw = await readJsonBody(c);
+    const body = fastCheckBody(raw) ?? parseWith(checkBodySchema, raw);
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, issues);
     throwIssues(issues);
