@@ -19,6 +19,20 @@ export interface OverrideEntry extends Override {
   updatedAt: number;
 }
 
+/** The stored form of `override` for `key`, stamped `updatedAt`; unset options stay absent. */
+export function overrideEntry(key: string, override: Override, updatedAt: number): OverrideEntry {
+  const entry: OverrideEntry = {
+    key,
+    limit: override.limit,
+    windowMs: override.windowMs,
+    updatedAt,
+  };
+  if (override.algorithm !== undefined) entry.algorithm = override.algorithm;
+  if (override.burst !== undefined) entry.burst = override.burst;
+  if (override.refillRate !== undefined) entry.refillRate = override.refillRate;
+  return entry;
+}
+
 /** Answer of {@linkcode OverrideStore.set}. */
 export interface SetOverrideResult {
   entry: OverrideEntry;
@@ -101,15 +115,7 @@ export class MemoryOverrideStore implements OverrideStore {
     if (created && this.#entries.size >= this.#max) {
       return Promise.reject(new OverridesFullError(this.#max));
     }
-    const entry: OverrideEntry = {
-      key,
-      limit: override.limit,
-      windowMs: override.windowMs,
-      updatedAt: this.#clock(),
-    };
-    if (override.algorithm !== undefined) entry.algorithm = override.algorithm;
-    if (override.burst !== undefined) entry.burst = override.burst;
-    if (override.refillRate !== undefined) entry.refillRate = override.refillRate;
+    const entry = overrideEntry(key, override, this.#clock());
     this.#entries.set(key, entry);
     return Promise.resolve({ entry: { ...entry }, created });
   }

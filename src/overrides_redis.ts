@@ -18,6 +18,7 @@ import { type Logger, silentLogger } from "./log.ts";
 import {
   DEFAULT_MAX_OVERRIDES,
   type OverrideEntry,
+  overrideEntry,
   OverridesFullError,
   type OverrideStore,
   type SetOverrideResult,
@@ -293,15 +294,7 @@ export class RedisOverrideStore implements OverrideStore {
   }
 
   set(key: string, override: Override): Promise<SetOverrideResult> {
-    const entry: OverrideEntry = {
-      key,
-      limit: override.limit,
-      windowMs: override.windowMs,
-      updatedAt: this.#clock(),
-    };
-    if (override.algorithm !== undefined) entry.algorithm = override.algorithm;
-    if (override.burst !== undefined) entry.burst = override.burst;
-    if (override.refillRate !== undefined) entry.refillRate = override.refillRate;
+    const entry = overrideEntry(key, override, this.#clock());
     return this.#serial(async () => {
       const [created, version] = await this.#set.run<[number, string]>(
         this.#client,

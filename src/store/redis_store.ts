@@ -101,31 +101,19 @@ export class RedisStore implements Store {
 
   /** Runs a script by SHA, loading it first if Redis does not know it. */
   async #run(script: Script, keys: string[], args: string[]): Promise<Reply> {
+    const evalsha = (sha: string) =>
+      this.#client.sendCommand<Reply>(["EVALSHA", sha, String(keys.length), ...keys, ...args]);
     try {
-      const sha = script.sha ?? await this.#load(script);
+      let reply: Reply;
       try {
-        const reply = await this.#client.sendCommand<Reply>([
-          "EVALSHA",
-          sha,
-          String(keys.length),
-          ...keys,
-          ...args,
-        ]);
-        this.#status = "up";
-        return reply;
+        reply = await evalsha(script.sha ?? await this.#load(script));
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-        const fresh = await this.#load(script);
-        const reply = await this.#client.sendCommand<Reply>([
-          "EVALSHA",
-          fresh,
-          String(keys.length),
-          ...keys,
-          ...args,
-        ]);
-        this.#status = "up";
-        return reply;
+        // Redis restarted or its scripts were flushed: load again and retry once.
+        reply = await evalsha(await this.#load(script));
       }
+      this.#status = "up";
+      return reply;
     } catch (error) {
       if (isConnectionError(error)) this.#status = "down";
       throw unavailable(error);
