@@ -11,9 +11,9 @@ import type { Metrics } from "./metrics.ts";
 import { MemoryOverrideStore, type OverrideStore } from "./overrides.ts";
 import { MemoryRegistryBackend, NodeRegistry } from "./registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
-import { createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
+import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
-import { requestLimits } from "./routes/request_limits.ts";
+import { checkDeclaredLength, requestLimits } from "./routes/request_limits.ts";
 import { MAX_BODY_BYTES } from "./routes/validate.ts";
 import type { Store } from "./store/types.ts";
 
@@ -84,15 +84,7 @@ export function createApp(deps: AppDeps): Hono {
   // Children bound to each (method, route, status) seen, so a request builds no labels object.
   // Bounded: past the cap (only odd methods get there) series are looked up per request as before.
   const httpSeries = new Map<string, HttpSeries>();
-  app.use(async function httpMetrics(c, next) {
-    const started = clock();
-    await next();
-    const matched = routePath(c, -1);
-    // The method is client-chosen: any token outside the standard set shares one label value, so
-    // a client cannot create metric series at will.
-    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
-    const route = matched === "/*" ? "unmatched" : matched;
-    const status = c.res.status;
+  const httpSeriesOf = (method: string, route: string, status: number): HttpSeries => {
     const id = `${status} ${route} ${method}`;
     let series = httpSeries.get(id);
     if (series === undefined) {
@@ -103,6 +95,17 @@ export function createApp(deps: AppDeps): Hono {
       };
       if (httpSeries.size < MAX_BOUND_HTTP_SERIES) httpSeries.set(id, series);
     }
+    return series;
+  };
+  app.use(async function httpMetrics(c, next) {
+    const started = clock();
+    await next();
+    const matched = routePath(c, -1);
+    // The method is client-chosen: any token outside the standard set shares one label value, so
+    // a client cannot create metric series at will.
+    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
+    const route = matched === "/*" ? "unmatched" : matched;
+    const series = httpSeriesOf(method, route, c.res.status);
     series.requests.inc();
     series.duration.observe((clock() - started) / 1000);
   });
@@ -111,15 +114,9 @@ export function createApp(deps: AppDeps): Hono {
     maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
   }));
 
-  app.route(
-    "/",
-    createCheckRoutes({
-      store,
-      metrics,
-      overrides,
-      defaults,
-    }),
-  );
+  const checkOptions = { store, metrics, overrides, defaults };
+  const handleCheck = createCheckHandler(checkOptions);
+  app.route("/", createCheckRoutes(checkOptions));
   app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
   app.route(
     "/api",
@@ -153,31 +150,80 @@ export function createApp(deps: AppDeps): Hono {
     return c.json(error.toBody(), 404);
   });
 
-  app.onError((error, c) => {
+  /** The JSON error answer of any error thrown while handling `method path`. */
+  const errorResponse = (error: Error, method: string, path: string): Response => {
     if (error instanceof ApiError) {
-      return c.json(error.toBody(), error.status as 400, error.headers);
+      return jsonResponse(error.toBody(), error.status, error.headers);
     }
     if (error instanceof StoreUnavailableError) {
       // A store that classified the failure (the ResilientStore) has counted it already.
       if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
       const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
-      return c.json(body.toBody(), 503, { "Retry-After": "1" });
+      return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
     }
     if (error instanceof HTTPException) {
       const body = new ApiError(error.status, "http_error", error.message || "Request rejected");
-      return c.json(body.toBody(), error.status);
+      return jsonResponse(body.toBody(), error.status);
     }
     logger.error("unhandled_error", {
-      method: c.req.method,
-      path: c.req.path,
-      error: error instanceof Error ? error.message : String(error),
-      stack: error instanceof Error ? error.stack : undefined,
+      method,
+      path,
+      error: error.message,
+      stack: error.stack,
     });
     const body = new ApiError(500, "internal_error", "Internal server error");
-    return c.json(body.toBody(), 500);
-  });
+    return jsonResponse(body.toBody(), 500);
+  };
+  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
+
+  // Fast path for the exact `POST /check` (no query string), the one route under load: Hono's
+  // routing, compose and per-request context cost about as much as the whole check on the embedded
+  // store (`bench/RESULTS.md`, "Fourth pass"). It does what the middlewares and the route do for
+  // that request, in the same order and with the same helpers: the HTTP metrics (route `/check`),
+  // the declared-length 413 of `requestLimits` (its path and query rules cannot fail on `/check`
+  // with no query), the same handler, and the same error answers. Anything else goes to Hono.
+  // `app.request` calls `app.fetch`, so route tests exercise this path too.
+  const honoFetch = app.fetch;
+  const checkSeries = (status: number) => httpSeriesOf("POST", "/check", status);
+  app.fetch = async (request, env, executionCtx) => {
+    if (request.method !== "POST" || !isExactCheckUrl(request.url)) {
+      return await honoFetch(request, env, executionCtx);
+    }
+    const started = clock();
+    let response: Response;
+    try {
+      const declared = request.headers.get("content-length");
+      if (declared !== null) checkDeclaredLength(declared, MAX_BODY_BYTES);
+      response = await handleCheck(request, config.bodyTimeoutMs);
+    } catch (error) {
+      // Like Hono: only an `Error` goes to the error handler; anything else propagates.
+      if (!(error instanceof Error)) throw error;
+      response = errorResponse(error, "POST", "/check");
+    }
+    const series = checkSeries(response.status);
+    series.requests.inc();
+    series.duration.observe((clock() - started) / 1000);
+    return response;
+  };
 
   return app;
+}
+
+/** A JSON response as Hono's `c.json(body, status, headers)` builds it on a fresh context. */
+function jsonResponse(
+  body: unknown,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}
+
+/** Whether `url` (absolute, as received) has the path `/check` and no query string. */
+function isExactCheckUrl(url: string): boolean {
+  return url.endsWith("/check") && url.indexOf("/", url.indexOf("://") + 3) === url.length - 6;
 }
 
 const patternCache = new Map<string, RegExp>();

@@ -17,7 +17,14 @@ import {
   resolveCheck,
   throwIssues,
 } from "./check_input.ts";
-import { parseWith, readJsonBody, type ValidationIssue } from "./validate.ts";
+import {
+  BODY_TIMEOUT_MS,
+  MAX_BODY_BYTES,
+  parseWith,
+  readJsonBody,
+  readJsonRequest,
+  type ValidationIssue,
+} from "./validate.ts";
 import { ApiError } from "../errors.ts";
 
 export { checkBodySchema, keySchema, MAX_LIMIT, MAX_WINDOW_MS } from "./check_input.ts";
@@ -178,6 +185,45 @@ export function checkResponse(
   return response;
 }
 
+/**
+ * The handler of `POST /check` on a plain `Request`, given its body deadline in ms: the answer, or
+ * a thrown {@linkcode ApiError} / store error for the app's error handler. Used by the Hono route
+ * and by the app's fast path for the exact `POST /check` (see `createApp`).
+ */
+export function createCheckHandler(
+  options: CheckRoutesOptions,
+): (request: Request, bodyTimeoutMs: number) => Promise<Response> {
+  const { defaults, overrides } = options;
+  const decide = createDecide(options);
+  return async (request, bodyTimeoutMs) => {
+    const raw = await readJsonRequest(request, {
+      maxBytes: MAX_BODY_BYTES,
+      timeoutMs: bodyTimeoutMs,
+    });
+    const body = fastCheckBody(raw) ?? parseWith(checkBodySchema, raw);
+    const issues: ValidationIssue[] = [];
+    const requests = resolveCheck(body, defaults, overrides, issues);
+    throwIssues(issues);
+    return await decide(requests, body.limits !== undefined);
+  };
+}
+
+/** Decides checks in the store and builds the answer, with the check metrics. */
+function createDecide(
+  options: CheckRoutesOptions,
+): (requests: LimitRequest[], multi: boolean) => Promise<Response> {
+  const { store, metrics } = options;
+  const now = options.clock ?? (() => performance.now());
+  return async (requests, multi) => {
+    const started = now();
+    const outcome = await store.check(requests);
+    metrics.checkDuration.observe((now() - started) / 1000);
+    const answer = checkAnswer(requests, outcome, multi);
+    (answer.allowed ? metrics.checkedAllowed : metrics.checkedBlocked).inc();
+    return checkResponse(answer, outcome.degraded);
+  };
+}
+
 /** Routes of `POST /check`, `GET /check/{key}` (peek) and `POST /check/batch`. */
 export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   const { store, metrics, defaults, overrides } = options;
@@ -187,23 +233,11 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   const count = (allowed: boolean) =>
     (allowed ? metrics.checkedAllowed : metrics.checkedBlocked).inc();
 
-  const decide = async (requests: LimitRequest[], multi: boolean) => {
-    const started = now();
-    const outcome = await store.check(requests);
-    metrics.checkDuration.observe((now() - started) / 1000);
-    const answer = checkAnswer(requests, outcome, multi);
-    count(answer.allowed);
-    return checkResponse(answer, outcome.degraded);
-  };
+  const handleCheck = createCheckHandler(options);
 
-  app.post("/check", async (c) => {
-    const raw = await readJsonBody(c);
-    const body = fastCheckBody(raw) ?? parseWith(checkBodySchema, raw);
-    const issues: ValidationIssue[] = [];
-    const requests = resolveCheck(body, defaults, overrides, issues);
-    throwIssues(issues);
-    return await decide(requests, body.limits !== undefined);
-  });
+  const decide = createDecide(options);
+
+  app.post("/check", (c) => handleCheck(c.req.raw, c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS));
 
   app.post("/check/batch", async (c) => {
     const body = parseWith(

@@ -23,6 +23,13 @@ export interface RequestLimitsOptions {
   bodyTimeoutMs?: number;
 }
 
+/** Throws the 413 `payload_too_large` of a declared `Content-Length` past `maxBody` bytes. */
+export function checkDeclaredLength(declared: string, maxBody: number): void {
+  if (Number(declared) > maxBody) {
+    throw new ApiError(413, "payload_too_large", `Request body exceeds ${maxBody} bytes`);
+  }
+}
+
 function decodes(text: string): string | undefined {
   try {
     return decodeURIComponent(text);
@@ -89,10 +96,7 @@ export function requestLimits(options: RequestLimitsOptions = {}): MiddlewareHan
       }
     }
     const declared = c.req.header("content-length");
-    const maxBody = declared === undefined ? 0 : maxBodyFor(path);
-    if (declared !== undefined && Number(declared) > maxBody) {
-      throw new ApiError(413, "payload_too_large", `Request body exceeds ${maxBody} bytes`);
-    }
+    if (declared !== undefined) checkDeclaredLength(declared, maxBodyFor(path));
     c.set("bodyTimeoutMs", bodyTimeoutMs);
     await next();
   };

@@ -37,27 +37,41 @@ export interface ReadJsonBodyOptions {
  * Throws an {@linkcode ApiError}: 415 for a content type other than JSON, 413 past the size cap
  * (declared or streamed), 408 when the body is too slow, 400 for invalid UTF-8 or JSON.
  */
-export async function readJsonBody(
+export function readJsonBody(
   c: Context,
   options: ReadJsonBodyOptions = {},
 ): Promise<unknown> {
-  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
-  const type = c.req.header("content-type");
-  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type.trim())) {
+  return readJsonRequest(c.req.raw, {
+    maxBytes: options.maxBytes ?? MAX_BODY_BYTES,
+    timeoutMs: options.timeoutMs ?? c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS,
+  });
+}
+
+/**
+ * {@linkcode readJsonBody} on a plain `Request`, for a handler that runs outside Hono (the `POST
+ * /check` fast path of `createApp`). Same checks, same errors.
+ */
+export async function readJsonRequest(
+  request: Request,
+  options: Required<ReadJsonBodyOptions>,
+): Promise<unknown> {
+  const { maxBytes, timeoutMs } = options;
+  const headers = request.headers;
+  const type = headers.get("content-type");
+  if (type === null || !/^application\/json\s*(;|$)/i.test(type.trim())) {
     throw new ApiError(
       415,
       "unsupported_media_type",
       `Expected Content-Type application/json, received ${JSON.stringify(type ?? "")}`,
     );
   }
-  const declared = c.req.header("content-length");
-  if (declared !== undefined && Number(declared) > maxBytes) {
+  const declared = headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) {
     throw tooLarge(maxBytes);
   }
-  const timeoutMs = options.timeoutMs ?? c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS;
-  const length = declared === undefined ? undefined : Number(declared);
+  const length = declared === null ? undefined : Number(declared);
   const bytes = await readLimited(
-    c.req.raw,
+    request,
     maxBytes,
     timeoutMs,
     length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : undefined,
