@@ -20,7 +20,11 @@ export const DEADLINE_GRANULARITY_MS = 5;
  * not necessarily the store.
  */
 const STALL_MS = 1;
-/** After such a stall, how long a reply that arrived meanwhile gets to be read (ms). */
+/**
+ * After such a stall, the least time a call caught in it gets to be answered (ms). A longer stall
+ * gets as long as it lasted, up to the call's own deadline: work the stall held up (writing the
+ * command, reading a reply that came in meanwhile) runs only after it.
+ */
 const STALL_GRACE_MS = 10;
 
 interface Pending {
@@ -28,6 +32,8 @@ interface Pending {
   at: number;
   /** Whether this call already got the stall grace (it gets it once). */
   graced: boolean;
+  /** Key of the queue it sits in: its duration, or its grace after a stall. */
+  queue: number;
   timeOut: () => void;
 }
 
@@ -71,16 +77,17 @@ export class Deadlines {
       const entry: Pending = {
         at: performance.now() + ms,
         graced: false,
+        queue: ms,
         timeOut: () => resolve(TIMED_OUT),
       };
       this.#add(ms, entry);
       promise.then(
         (value) => {
-          this.#remove(ms, entry);
+          this.#remove(entry);
           resolve(value);
         },
         (error) => {
-          this.#remove(ms, entry);
+          this.#remove(entry);
           reject(error);
         },
       );
@@ -109,25 +116,27 @@ export class Deadlines {
     }
   }
 
-  #remove(ms: number, entry: Pending): void {
-    // After a timeout the entry is gone already (or sits in the grace queue).
-    if (this.#queues.get(ms)?.delete(entry) || this.#queues.get(STALL_GRACE_MS)?.delete(entry)) {
-      this.#pending--;
-    }
+  #remove(entry: Pending): void {
+    // After a timeout the entry is gone already.
+    if (this.#queues.get(entry.queue)?.delete(entry)) this.#pending--;
   }
 
   #tick = (): void => {
     const now = performance.now();
-    const stalled = now - this.#lastTick - this.#granularityMs >= STALL_MS;
+    const late = now - this.#lastTick - this.#granularityMs;
+    const stalled = late >= STALL_MS;
     this.#lastTick = now;
-    for (const queue of this.#queues.values()) {
+    // Calls moved to a grace queue during this tick are not looked at again in it.
+    for (const [ms, queue] of [...this.#queues]) {
       for (const entry of queue) {
         if (entry.at > now) break;
         queue.delete(entry);
         if (stalled && !entry.graced) {
           entry.graced = true;
-          entry.at = now + STALL_GRACE_MS;
-          this.#add(STALL_GRACE_MS, entry);
+          const grace = Math.round(Math.min(ms, Math.max(STALL_GRACE_MS, late)));
+          entry.at = now + grace;
+          entry.queue = grace;
+          this.#add(grace, entry);
           this.#pending--; // #add counted it again
         } else {
           this.#pending--;

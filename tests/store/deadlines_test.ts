@@ -53,3 +53,19 @@ Deno.test("Deadlines gives calls due after a stall of this process a grace to re
   assert.equal(deadlines.pending, 0);
   deadlines.stop();
 });
+
+Deno.test("Deadlines gives work held up by a long stall up to the call's own deadline", async () => {
+  const deadlines = new Deadlines({ granularityMs: 5 });
+  // The command itself was held up by the stall: its reply takes 30 ms more after it ends, more
+  // than the short grace, less than the call's 100 ms deadline.
+  let startReply = () => {};
+  const reply = new Promise<string>((resolve) => {
+    startReply = () => setTimeout(() => resolve("reply"), 30);
+  });
+  const racing = deadlines.race(reply, 100);
+  queueMicrotask(() => startReply());
+  const until = performance.now() + 300;
+  while (performance.now() < until) { /* stall the event loop well past the deadline */ }
+  assert.equal(await racing, "reply");
+  deadlines.stop();
+});
