@@ -1,5 +1,5 @@
 import { ceilMs, toMicros } from "./_time.ts";
-import type { Decision, LimitRequest } from "./types.ts";
+import { type Decision, type LimitRequest, unitsNeeded } from "./types.ts";
 
 /**
  * State of one key under the fixed window: the count of the window that ends at `end`.
@@ -38,7 +38,7 @@ export function fixedWindowEvaluate(
   const live = state !== undefined && now < state.end;
   const count = live ? state.count : 0;
   const end = live ? state.end : windowEnd(now, windowMs);
-  const need = cost === 0 ? 1 : cost;
+  const need = unitsNeeded(cost);
   const allowed = count + need <= limit;
   const after = allowed && cost > 0 ? count + cost : count;
   let retryAfterMs = 0;

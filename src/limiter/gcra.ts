@@ -1,5 +1,5 @@
 import { ceilMs, toMicros } from "./_time.ts";
-import type { Decision, LimitRequest } from "./types.ts";
+import { type Decision, type LimitRequest, unitsNeeded } from "./types.ts";
 
 /**
  * State of one key under GCRA (virtual scheduling): its theoretical arrival time, in µs.
@@ -38,7 +38,7 @@ export function gcraEvaluate(
   const burst = request.burst ?? limit;
   const interval = gcraInterval(limit, windowMs);
   const tat = state === undefined ? now : Math.max(state.tat, now);
-  const need = cost === 0 ? 1 : cost;
+  const need = unitsNeeded(cost);
   const allowed = tat - now + need * interval <= burst * interval;
   const next = allowed && cost > 0 ? tat + cost * interval : tat;
   const used = Math.ceil((next - now) / interval);

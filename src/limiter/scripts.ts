@@ -16,6 +16,12 @@ local function read_now(arg)
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+-- Units a request must fit: its cost, or 1 for a peek (cost 0 asks "would one more fit?").
+local function units_needed(cost)
+  if cost == 0 then return 1 end
+  return cost
+end
+
 local function ceil_ms(us)
   if us <= 0 then return 0 end
   return math.ceil(us / 1000)
@@ -38,8 +44,7 @@ local function sl_eval(key, now, limit, window_ms, cost)
   local window = window_ms * 1000
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
   local count = redis.call('ZCOUNT', key, '-inf', '(+inf')
-  local need = cost
-  if need == 0 then need = 1 end
+  local need = units_needed(cost)
   local allowed = count + need <= limit
   local after = count
   if allowed and cost > 0 then after = count + cost end
@@ -137,8 +142,7 @@ end
 local function fw_eval(key, now, limit, window_ms, cost)
   local e, count = fw_state(key, now)
   if e == nil then e = fw_end(now, window_ms) end
-  local need = cost
-  if need == 0 then need = 1 end
+  local need = units_needed(cost)
   local allowed = count + need <= limit
   local after = count
   if allowed and cost > 0 then after = count + cost end
@@ -200,8 +204,7 @@ local function sw_eval(key, now, limit, window_ms, cost)
   local cur, prev = sw_counts(key, now, window_ms)
   local weighted = math.floor(prev * (window - elapsed) / window)
   local count = cur + weighted
-  local need = cost
-  if need == 0 then need = 1 end
+  local need = units_needed(cost)
   local allowed = count + need <= limit
   local added = 0
   if allowed and cost > 0 then added = cost end
@@ -262,8 +265,7 @@ local function tb_eval(key, now, limit, window_ms, cost, rate)
   local window = window_ms * 1000
   local full = limit * window
   local level = tb_level(key, now, limit, window_ms, rate)
-  local need = cost
-  if need == 0 then need = 1 end
+  local need = units_needed(cost)
   local allowed = need * window <= level
   local after = level
   if allowed and cost > 0 then after = level - cost * window end
@@ -308,8 +310,7 @@ end
 local function gc_eval(key, now, limit, window_ms, cost, burst)
   local interval = gc_interval(limit, window_ms)
   local tat = gc_tat(key, now)
-  local need = cost
-  if need == 0 then need = 1 end
+  local need = units_needed(cost)
   local allowed = tat - now + need * interval <= burst * interval
   local nxt = tat
   if allowed and cost > 0 then nxt = tat + cost * interval end

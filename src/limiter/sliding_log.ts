@@ -1,4 +1,4 @@
-import type { Decision, LimitRequest } from "./types.ts";
+import { type Decision, type LimitRequest, unitsNeeded } from "./types.ts";
 
 /**
  * State of one key under the exact sliding log: the times (ms) of every counted unit, oldest first.
@@ -44,7 +44,7 @@ export function slidingLogEvaluate(
   const { limit, windowMs, cost } = request;
   if (state !== undefined) prune(state, nowMs, windowMs);
   const count = state === undefined ? 0 : slidingLogSize(state);
-  const need = cost === 0 ? 1 : cost;
+  const need = unitsNeeded(cost);
   const allowed = count + need <= limit;
   const consumed = allowed && cost > 0;
   const after = consumed ? count + cost : count;

@@ -1,5 +1,5 @@
 import { ceilMs, toMicros } from "./_time.ts";
-import type { Decision, LimitRequest } from "./types.ts";
+import { type Decision, type LimitRequest, unitsNeeded } from "./types.ts";
 
 /**
  * State of one key under the sliding window (two-counter estimate): the counts of the current and
@@ -74,7 +74,7 @@ export function slidingWindowEvaluate(
   const [current, previous] = counts(state, now, windowMs);
   const weighted = Math.floor(previous * (window - elapsed) / window);
   const count = current + weighted;
-  const need = cost === 0 ? 1 : cost;
+  const need = unitsNeeded(cost);
   const allowed = count + need <= limit;
   const added = allowed && cost > 0 ? cost : 0;
   const after = count + added;

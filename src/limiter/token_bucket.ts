@@ -1,5 +1,5 @@
 import { ceilMs, toMicros } from "./_time.ts";
-import type { Decision, LimitRequest } from "./types.ts";
+import { type Decision, type LimitRequest, unitsNeeded } from "./types.ts";
 
 /**
  * State of one key under the token bucket. The level is kept in ticks, `tokens × window µs`, so
@@ -53,7 +53,7 @@ export function tokenBucketEvaluate(
   const window = windowMs * 1000;
   const full = limit * window;
   const level = levelAt(state, request, rate, now);
-  const need = cost === 0 ? 1 : cost;
+  const need = unitsNeeded(cost);
   const allowed = need * window <= level;
   const after = allowed && cost > 0 ? level - cost * window : level;
   const remaining = Math.min(limit, Math.floor(after / window));

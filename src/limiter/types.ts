@@ -80,3 +80,8 @@ export function combineDecisions(decisions: Decision[]): CheckOutcome {
   const deniedIndex = decisions.findIndex((d) => !d.allowed);
   return { allowed: deniedIndex === -1, decisions, deniedIndex };
 }
+
+/** Units a request must fit: its cost, or 1 for a peek (cost 0 asks "would one more fit?"). */
+export function unitsNeeded(cost: number): number {
+  return cost === 0 ? 1 : cost;
+}

@@ -10,6 +10,7 @@ import {
   type LimitRequest,
 } from "../limiter/types.ts";
 import type { RedisClient } from "../redis.ts";
+import { isConnectionError } from "../redis_call.ts";
 import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
@@ -35,7 +36,10 @@ interface Script {
 
 type Reply = number | string | Reply[] | null;
 
-/** Converts a Redis error into the error the rest of the service maps to 503. */
+/**
+ * Converts any failure of a store call, an error reply included, into the error the rest of the
+ * service maps to 503 (the breaker tells the kinds apart by its cause).
+ */
 function unavailable(error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -299,10 +303,4 @@ function parseCursor(cursor: string | undefined): [string, number] {
   const match = /^(\d{1,20})-(\d{1,9})$/.exec(cursor);
   if (match === null) throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
   return [match[1]!, Number(match[2])];
-}
-
-function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  // Replies from Redis (ErrorReply) mean the server answered; anything else is the connection.
-  return error.constructor.name !== "ErrorReply" && error.constructor.name !== "SimpleError";
 }
