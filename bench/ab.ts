@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
+import { freePort } from "../tools/local_redis.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -40,13 +41,6 @@ const seconds = Number(values.seconds ?? 3);
 const warmup = Number(values.warmup ?? 1);
 const connections = Number(values.connections ?? 50);
 const load = hot ? { keys: 1, limit: 10 } : { keys: 10_000, limit: 1_000_000 };
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function until(probe: () => Promise<unknown>): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
+import { freePort } from "../tools/local_redis.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const path = (p: string) => new URL(p, ROOT).pathname;
@@ -36,13 +37,6 @@ const limit = Number(values.limit ?? 1_000_000);
 const seconds = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 50);
 const name = values.name ?? `${store}-${keys === 1 ? "hot" : `${keys}keys`}`;
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 const children: Deno.ChildProcess[] = [];
 function spawn(cmd: string, args: string[], env: Record<string, string> = {}) {

@@ -16,6 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
+import { freePort, pingRedis, redisServerArgs } from "../tools/local_redis.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const path = (p: string) => new URL(p, ROOT).pathname;
@@ -114,13 +115,6 @@ async function stop(proc: Proc): Promise<void> {
   clearTimeout(timer);
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 async function waitHttp(url: string, proc: Proc): Promise<void> {
   const deadline = Date.now() + 30_000;
   let exited = false;
@@ -138,20 +132,9 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
 
 async function startRedis(): Promise<{ url: string; port: number; proc: Proc }> {
   const port = freePort();
-  const proc = spawn("redis", "redis-server", [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--loglevel",
-    "warning",
-  ]);
+  const proc = spawn("redis", "redis-server", redisServerArgs(port));
   for (let i = 0; i < 100; i++) {
-    if ((await redisCli(port, "PING")) === "PONG") {
+    if (await pingRedis(port)) {
       return { url: `redis://127.0.0.1:${port}`, port, proc };
     }
     await new Promise((r) => setTimeout(r, 50));

@@ -13,6 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { nodePermissionFlags } from "./node_permissions.ts";
+import { freePort, pingRedis, redisServerArgs } from "./local_redis.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const encoder = new TextEncoder();
@@ -100,13 +101,6 @@ function portFree(port: number): boolean {
   }
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 interface Child {
   readonly name: string;
   readonly process: Deno.ChildProcess;
@@ -192,18 +186,7 @@ export async function runCluster(
   if (redisUrl === undefined) {
     const port = portFree(options.redisPort) ? options.redisPort : freePort();
     try {
-      redis = spawn("redis", "redis-server", [
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--loglevel",
-        "warning",
-      ], {});
+      redis = spawn("redis", "redis-server", redisServerArgs(port), {});
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       log(
@@ -275,22 +258,6 @@ async function healthy(url: string): Promise<boolean> {
     const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
     await res.body?.cancel();
     return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-async function pingRedis(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    try {
-      await conn.write(encoder.encode("PING\r\n"));
-      const buf = new Uint8Array(16);
-      const n = await conn.read(buf);
-      return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-    } finally {
-      conn.close();
-    }
   } catch {
     return false;
   }

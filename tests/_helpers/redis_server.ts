@@ -4,6 +4,10 @@
  *
  * @module
  */
+import { freePort, pingRedis, redisServerArgs } from "../../tools/local_redis.ts";
+
+/** A free TCP port on 127.0.0.1 (re-exported for tests). */
+export { freePort };
 
 /** A `redis-server` started by a test. */
 export interface TestRedis {
@@ -25,45 +29,12 @@ export interface TestRedis {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (free when this returns; race-free enough for tests). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function ping(port: number): Promise<boolean> {
-  try {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    try {
-      await conn.write(new TextEncoder().encode("PING\r\n"));
-      const buf = new Uint8Array(64);
-      const n = await conn.read(buf);
-      return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-    } finally {
-      conn.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
 function spawn(port: number): Deno.ChildProcess {
   return new Deno.Command("redis-server", {
     args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
+      ...redisServerArgs(port),
       "--daemonize",
       "no",
-      "--loglevel",
-      "warning",
       // Fault tests stall the server with DEBUG SLEEP; only local clients may use it.
       "--enable-debug-command",
       "local",
@@ -77,7 +48,7 @@ function spawn(port: number): Deno.ChildProcess {
 async function waitUp(port: number, child: Deno.ChildProcess): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (await ping(port)) return;
+    if (await pingRedis(port)) return;
     await new Promise((r) => setTimeout(r, 20));
   }
   try {
