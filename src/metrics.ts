@@ -66,7 +66,7 @@ export interface Metrics {
    * Checks the embedded store could not take, by the cap reached (`keys`, `units`) and by what
    * they were answered (`open`: allowed uncounted, `closed`: 503 `store_full`).
    */
-  readonly memoryStoreRefusals: client.Counter<"cap" | "answer">;
+  readonly memoryRefusals: client.Counter<"cap" | "answer">;
   /** State of the store's circuit breaker: 0 closed, 1 half-open, 2 open. */
   readonly circuitState: client.Gauge<string>;
   readonly httpRequests: PlainCounter<"method" | "route" | "status">;
@@ -140,8 +140,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ["mode"],
     registers: [registry],
   });
-  const memoryStoreRefusals = new client.Counter({
-    name: "ratelimiter_memory_store_refusals_total",
+  const memoryRefusals = new client.Counter({
+    name: "ratelimiter_memory_refusals_total",
     help: "Checks the embedded store could not take at its key or unit cap, by cap and answer.",
     labelNames: ["cap", "answer"],
     registers: [registry],
@@ -185,7 +185,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     storeErrors,
     storeUp,
     degradedDecisions,
-    memoryStoreRefusals,
+    memoryRefusals,
     circuitState,
     httpRequests,
     httpDuration,

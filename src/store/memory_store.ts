@@ -21,7 +21,7 @@ export type MemoryStoreFullAnswer = "open" | "closed";
 export type MemoryStoreCap = "keys" | "units";
 
 /** The metrics {@linkcode MemoryStore} keeps. */
-export type MemoryStoreMetrics = Pick<Metrics, "memoryStoreRefusals" | "degradedDecisions">;
+export type MemoryStoreMetrics = Pick<Metrics, "memoryRefusals" | "degradedDecisions">;
 
 /** Error code of the 503 a check gets when the store is full and `whenFull` is `closed`. */
 export const STORE_FULL_CODE = "store_full";
@@ -246,7 +246,7 @@ export class MemoryStore implements Store {
   ): CheckOutcome {
     const answer = this.#whenFull;
     this.#refusals++;
-    this.#metrics?.memoryStoreRefusals.inc({ cap, answer });
+    this.#metrics?.memoryRefusals.inc({ cap, answer });
     this.#metrics?.degradedDecisions.inc({ mode: answer });
     this.#logFull(cap, now);
     if (answer === "closed") {

@@ -110,7 +110,7 @@ Deno.test("MemoryStore answers a new key at the cap open: allowed, uncounted, de
   const text = await metrics.render();
   assert.match(
     text,
-    /ratelimiter_memory_store_refusals_total\{cap="keys",answer="open",node_id="test"\} 4/,
+    /ratelimiter_memory_refusals_total\{cap="keys",answer="open",node_id="test"\} 4/,
   );
   assert.match(text, /ratelimiter_degraded_decisions_total\{mode="open",node_id="test"\} 4/);
   // Logged once per interval, not once per refusal.
@@ -140,7 +140,7 @@ Deno.test("MemoryStore answers a new key at the cap closed: 503 store_full, noth
   assert.deepEqual((await store.check([req("a", 5, 60_000)])).decisions[0]!.count, 2);
   assert.match(
     await metrics.render(),
-    /ratelimiter_memory_store_refusals_total\{cap="keys",answer="closed",node_id="test"\} 1/,
+    /ratelimiter_memory_refusals_total\{cap="keys",answer="closed",node_id="test"\} 1/,
   );
   // A denial needs no room: answered 429 as usual.
   const denied = await store.check([req("c", 5, 60_000), { ...req("a", 5, 60_000), cost: 9 }]);
