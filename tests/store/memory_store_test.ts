@@ -212,10 +212,36 @@ Deno.test("MemoryStore keeps a key written again and again, and drops it after i
   assert.deepEqual(store.size, 0);
 });
 
+Deno.test("MemoryStore keeps a victim blocked through the HTTP API while an attacker fills it", async () => {
+  const store = new MemoryStore({ sweepIntervalMs: 0, maxKeys: 50, maxUnits: 2000 });
+  const { app } = makeTestApp({ store });
+  const victim = () =>
+    app.request("/check", jsonRequest({ key: "victim", limit: 2, window_ms: 3_600_000 }));
+  assert.deepEqual((await victim()).status, 200);
+  assert.deepEqual((await victim()).status, 200);
+  assert.deepEqual((await victim()).status, 429);
+  // The issue's attack, scaled to the caps: heavy sliding-log checks on fresh keys, then many keys.
+  const heavy = Array.from({ length: 100 }, (_, i) => ({
+    key: `heavy:${i}`,
+    limit: 1_000_000,
+    cost: 100,
+    window_ms: 3_600_000,
+  }));
+  assert.deepEqual((await app.request("/check/batch", jsonRequest({ checks: heavy }))).status, 200);
+  for (let i = 0; i < 100; i++) {
+    await app.request("/check", jsonRequest({ key: `fill:${i}`, limit: 5, window_ms: 3_600_000 }));
+  }
+  assert.deepEqual(store.size <= 50 && store.units <= 2000, true);
+  const response = await victim();
+  assert.deepEqual(response.status, 429);
+  assert.deepEqual((await response.json()).current_count, 2);
+});
+
 Deno.test("MemoryStore at the cap answers per whenFull through the HTTP API", async () => {
   for (const whenFull of ["open", "closed"] as const) {
-    const store = new MemoryStore({ sweepIntervalMs: 0, maxKeys: 1, whenFull });
-    const { app } = makeTestApp({ store });
+    const metrics = createMetrics({ nodeId: "test", defaultMetrics: false });
+    const store = new MemoryStore({ sweepIntervalMs: 0, maxKeys: 1, whenFull, metrics });
+    const { app } = makeTestApp({ store, metrics });
     const check = (key: string) =>
       app.request("/check", jsonRequest({ key, limit: 5, window_ms: 60_000 }));
     assert.deepEqual((await check("first")).status, 200);
@@ -227,7 +253,13 @@ Deno.test("MemoryStore at the cap answers per whenFull through the HTTP API", as
     } else {
       assert.deepEqual(response.status, 503);
       assert.deepEqual((await response.json()).error.code, "store_full");
+      assert.deepEqual(response.headers.get("Retry-After"), "1");
     }
+    const text = await (await app.request("/metrics")).text();
+    assert.match(
+      text,
+      new RegExp(`ratelimiter_memory_refusals_total\\{cap="keys",answer="${whenFull}"[^}]*\\} 1`),
+    );
   }
 });
 
