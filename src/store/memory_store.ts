@@ -75,6 +75,12 @@ interface Entry extends ExpiryItem {
 
 const ALGORITHM_KEY_PREFIX = "m";
 
+function positiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Cannot use ${name} ${value}: expected an integer >= 1`);
+  }
+}
+
 /**
  * The embedded store: the same algorithms as the Redis scripts, over in-process memory, for a
  * single node with no Redis.
@@ -115,13 +121,8 @@ export class MemoryStore implements Store {
     this.#sweepBudget = options.sweepBudget ?? 10_000;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
-    for (
-      const [name, value] of [["maxKeys", this.#maxKeys], ["maxUnits", this.#maxUnits]] as const
-    ) {
-      if (!Number.isInteger(value) || value < 1) {
-        throw new RangeError(`Cannot use ${name} ${value}: expected an integer >= 1`);
-      }
-    }
+    positiveInteger("maxKeys", this.#maxKeys);
+    positiveInteger("maxUnits", this.#maxUnits);
     this.#expiry = new ExpiryIndex(EXPIRY_BUCKET_MS, this.#clock());
     const interval = options.sweepIntervalMs ?? 100;
     if (interval > 0) {

@@ -286,3 +286,8 @@ Deno.test("MemoryStore.listCounters() pages through every live key exactly once"
   assert.deepEqual(seen.length, 250);
   assert.deepEqual(new Set(seen).size, 250);
 });
+
+Deno.test("MemoryStore rejects caps that are not positive integers", () => {
+  assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxKeys: 0 }), RangeError);
+  assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxUnits: 1.5 }), RangeError);
+});
