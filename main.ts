@@ -95,7 +95,13 @@ async function main(args: string[]): Promise<number> {
   let overrideStore: OverrideStore = new MemoryOverrideStore();
   let registryBackend: RegistryBackend = new MemoryRegistryBackend();
   if (config.redisUrl === undefined) {
-    store = new MemoryStore({ maxKeys: config.memoryMaxKeys });
+    store = new MemoryStore({
+      maxKeys: config.memoryMaxKeys,
+      // A full store refuses new keys; `local` has no other store to turn to, so it answers open.
+      whenFull: config.failureMode === "closed" ? "closed" : "open",
+      metrics,
+      logger,
+    });
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
   } else {
     try {

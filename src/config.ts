@@ -43,7 +43,7 @@ export interface Config {
   failureMode: FailureMode;
   /** How long a shutdown waits for in-flight requests, in milliseconds. */
   shutdownGraceMs: number;
-  /** Most rate-limit keys the embedded store holds before evicting the least recently used. */
+  /** Most rate-limit keys the embedded store holds; a check needing one more is refused. */
   memoryMaxKeys: number;
   /** Longest a client may take to send a request body, in milliseconds (then 408). */
   bodyTimeoutMs: number;

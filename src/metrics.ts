@@ -62,6 +62,11 @@ export interface Metrics {
   readonly storeUp: client.Gauge<string>;
   /** Checks answered by the failure mode instead of the store, by mode. */
   readonly degradedDecisions: client.Counter<"mode">;
+  /**
+   * Checks the embedded store could not take, by the cap reached (`keys`, `units`) and by what
+   * they were answered (`open`: allowed uncounted, `closed`: 503 `store_full`).
+   */
+  readonly memoryRefusals: client.Counter<"cap" | "answer">;
   /** State of the store's circuit breaker: 0 closed, 1 half-open, 2 open. */
   readonly circuitState: client.Gauge<string>;
   readonly httpRequests: PlainCounter<"method" | "route" | "status">;
@@ -135,6 +140,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ["mode"],
     registers: [registry],
   });
+  const memoryRefusals = new client.Counter({
+    name: "ratelimiter_memory_refusals_total",
+    help: "Checks the embedded store could not take at its key or unit cap, by cap and answer.",
+    labelNames: ["cap", "answer"],
+    registers: [registry],
+  });
   const circuitState = new client.Gauge({
     name: "ratelimiter_circuit_state",
     help: "State of the store circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -174,6 +185,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     storeErrors,
     storeUp,
     degradedDecisions,
+    memoryRefusals,
     circuitState,
     httpRequests,
     httpDuration,

@@ -7,66 +7,138 @@ import {
   type Decision,
   type LimitRequest,
 } from "../limiter/types.ts";
+import { ApiError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { ExpiryIndex, type ExpiryItem, NOT_FILED } from "./expiry_index.ts";
 import { counterKey } from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
+
+/** What a check answers when the embedded store cannot take it (see {@linkcode MemoryStore}). */
+export type MemoryStoreFullAnswer = "open" | "closed";
+
+/** Which cap refused a check: the number of keys, or the stored units. */
+export type MemoryStoreCap = "keys" | "units";
+
+/** The metrics {@linkcode MemoryStore} keeps. */
+export type MemoryStoreMetrics = Pick<Metrics, "memoryRefusals" | "degradedDecisions">;
+
+/** Error code of the 503 a check gets when the store is full and `whenFull` is `closed`. */
+export const STORE_FULL_CODE = "store_full";
+
+/** Width of an expiry bucket, in ms: an expired key is dropped at most this late by the sweeps. */
+export const EXPIRY_BUCKET_MS = 100;
+
+/** Index steps (keys dropped or re-filed) every write takes out of the expiry backlog. */
+export const WRITE_DRAIN_STEPS = 4;
+
+/** Index steps a check may take to make room when it finds the store full. */
+export const FULL_DRAIN_STEPS = 256;
+
+/** Shortest time between two `memory_store_full` log lines, in ms. */
+export const FULL_LOG_INTERVAL_MS = 60_000;
 
 /** Options for {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Source of time. @default {Date.now} */
   clock?: Clock;
-  /** Most keys held; past it expired keys are purged, then the oldest-created are evicted. @default {1000000} */
+  /** Most keys held; a check needing one more is refused (see `whenFull`). @default {1000000} */
   maxKeys?: number;
-  /** Most stored units (sliding-log entries) over all keys, evicted the same way. @default {20000000} */
+  /**
+   * Most stored units (sliding-log entries) over all keys; a check that could take the total past
+   * it (one unit per unit of cost, plus one per new key) is refused. @default {20000000}
+   */
   maxUnits?: number;
-  /** Milliseconds between background sweeps of expired keys; 0 disables them. @default {1000} */
+  /**
+   * What a refused check answers: `open`, allowed without counting what did not fit and marked
+   * `degraded: "open"`; `closed`, an {@linkcode ApiError} 503 `store_full`. @default {"open"}
+   */
+  whenFull?: MemoryStoreFullAnswer;
+  /** Milliseconds between background sweeps of expired keys; 0 disables them. @default {100} */
   sweepIntervalMs?: number;
-  /** Most keys looked at by one background sweep. @default {20000} */
-  sweepBatch?: number;
+  /** Most expiry-index steps (keys dropped or re-filed) of one background sweep. @default {10000} */
+  sweepBudget?: number;
+  /** Where refusals are counted. @default {none} */
+  metrics?: MemoryStoreMetrics;
+  /** Where a full store is reported, at most once a minute. @default {none} */
+  logger?: Logger;
 }
 
-interface Entry {
+interface Entry extends ExpiryItem {
   readonly seq: number;
+  readonly id: string;
   readonly algorithm: Algorithm;
   readonly key: string;
   state: unknown;
-  expiresAt: number;
   weight: number;
 }
 
 const ALGORITHM_KEY_PREFIX = "m";
 
+function positiveInteger(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Cannot use ${name} ${value}: expected an integer >= 1`);
+  }
+}
+
 /**
  * The embedded store: the same algorithms as the Redis scripts, over in-process memory, for a
- * single node with no Redis. Expired state is swept in the background and memory is capped.
+ * single node with no Redis.
+ *
+ * Memory is capped by keys and by stored units, and a live counter is never dropped to make room:
+ * a check that needs a new key at the key cap, or more units than are left, is refused as a whole
+ * and answered per `whenFull`, while checks of keys already held go on being counted exactly.
+ *
+ * Expiry costs work proportional to what expires: keys are filed by expiry time in an
+ * {@linkcode ExpiryIndex}, which every write drains by a few steps (so expiry keeps up with any
+ * write rate) and a background sweep drains with a budget per tick; a key found expired on access
+ * is dropped at once. No operation scans the whole store.
  */
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
   readonly #clock: Clock;
   readonly #maxKeys: number;
   readonly #maxUnits: number;
-  readonly #sweepBatch: number;
+  readonly #whenFull: MemoryStoreFullAnswer;
+  readonly #sweepBudget: number;
+  readonly #metrics: MemoryStoreMetrics | undefined;
+  readonly #logger: Logger | undefined;
   readonly #entries = new Map<string, Entry>();
+  readonly #expiry: ExpiryIndex<Entry>;
   #seq = 0;
   #units = 0;
-  #evictions = 0;
+  #refusals = 0;
+  #expirySteps = 0;
+  #refusedSinceLog = 0;
+  #lastFullLog = -Infinity;
   #sweeper: ReturnType<typeof setInterval> | undefined;
-  #sweepIterator: Iterator<[string, Entry]> | undefined;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#clock = options.clock ?? Date.now;
     this.#maxKeys = options.maxKeys ?? 1_000_000;
     this.#maxUnits = options.maxUnits ?? 20_000_000;
-    this.#sweepBatch = options.sweepBatch ?? 20_000;
-    const interval = options.sweepIntervalMs ?? 1000;
+    this.#whenFull = options.whenFull ?? "open";
+    this.#sweepBudget = options.sweepBudget ?? 10_000;
+    this.#metrics = options.metrics;
+    this.#logger = options.logger;
+    positiveInteger("maxKeys", this.#maxKeys);
+    positiveInteger("maxUnits", this.#maxUnits);
+    this.#expiry = new ExpiryIndex(EXPIRY_BUCKET_MS, this.#clock());
+    const interval = options.sweepIntervalMs ?? 100;
     if (interval > 0) {
-      this.#sweeper = setInterval(() => this.sweep(this.#sweepBatch), interval);
+      this.#sweeper = setInterval(() => this.sweep(this.#sweepBudget), interval);
       Deno.unrefTimer(this.#sweeper);
     }
   }
 
-  /** Keys evicted live because a memory cap was reached, since start. */
-  get evictions(): number {
-    return this.#evictions;
+  /** Checks refused because a cap was reached, since start. */
+  get refusals(): number {
+    return this.#refusals;
+  }
+
+  /** Expiry-index steps taken since start (keys dropped or re-filed, empty buckets passed). */
+  get expirySteps(): number {
+    return this.#expirySteps;
   }
 
   /** Number of keys held, expired or not. */
@@ -74,20 +146,33 @@ export class MemoryStore implements Store {
     return this.#entries.size;
   }
 
+  /** Stored units over all keys, as last weighed. */
+  get units(): number {
+    return this.#units;
+  }
+
   check(requests: LimitRequest[]): Promise<CheckOutcome> {
-    return Promise.resolve(this.#check(requests, this.#clock()));
+    try {
+      return Promise.resolve(this.#check(requests, this.#clock()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
     const now = this.#clock();
-    return Promise.resolve(groups.map((group) => this.#check(group, now)));
+    try {
+      return Promise.resolve(groups.map((group) => this.#check(group, now)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #live(id: string, now: number): Entry | undefined {
     const entry = this.#entries.get(id);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= now) {
-      this.#delete(id, entry);
+      this.#delete(entry);
       return undefined;
     }
     return entry;
@@ -100,6 +185,8 @@ export class MemoryStore implements Store {
     );
     const outcome = combineDecisions(decisions);
     if (outcome.allowed) {
+      const full = this.#wontFit(requests, ids, now);
+      if (full !== undefined) return this.#refuse(requests, ids, full, outcome, now);
       requests.forEach((request, i) => {
         if (request.cost > 0) this.#commit(ids[i]!, request, now);
       });
@@ -119,60 +206,141 @@ export class MemoryStore implements Store {
     return outcome;
   }
 
+  /**
+   * The cap committing `requests` could cross, or `undefined` if they fit. A commit of cost `c`
+   * adds at most `c` units to a key's weight (one per sliding-log entry), plus one for a new key.
+   */
+  #wontFit(requests: LimitRequest[], ids: string[], now: number): MemoryStoreCap | undefined {
+    let newKeys = 0;
+    let units = 0;
+    requests.forEach((request, i) => {
+      if (request.cost === 0) return;
+      const entry = this.#entries.get(ids[i]!);
+      if (entry === undefined) {
+        if (ids.indexOf(ids[i]!) === i) newKeys++;
+        units += 1 + request.cost;
+      } else {
+        // Evaluating pruned the state: weigh it again, the difference frees units.
+        units += ALGORITHM_IMPLS[request.algorithm].weight(entry.state) - entry.weight +
+          request.cost;
+      }
+    });
+    const fits = () =>
+      this.#entries.size + newKeys <= this.#maxKeys && this.#units + units <= this.#maxUnits;
+    if (fits()) return undefined;
+    // Expired keys may still hold room: drop a bounded number of them, then look again.
+    this.#drain(now, FULL_DRAIN_STEPS);
+    if (fits()) return undefined;
+    return this.#entries.size + newKeys > this.#maxKeys ? "keys" : "units";
+  }
+
+  /**
+   * Answers a check the store cannot take. `closed`: throws a 503 `store_full`, nothing counted.
+   * `open`: counts the limits of keys already held whose growth fits, allows the rest uncounted.
+   */
+  #refuse(
+    requests: LimitRequest[],
+    ids: string[],
+    cap: MemoryStoreCap,
+    outcome: CheckOutcome,
+    now: number,
+  ): CheckOutcome {
+    const answer = this.#whenFull;
+    this.#refusals++;
+    this.#metrics?.memoryRefusals.inc({ cap, answer });
+    this.#metrics?.degradedDecisions.inc({ mode: answer });
+    this.#logFull(cap, now);
+    if (answer === "closed") {
+      throw new ApiError(
+        503,
+        STORE_FULL_CODE,
+        `The embedded store is full (${cap === "keys" ? "key" : "unit"} cap reached): ` +
+          "this check needs room it does not have",
+        { headers: { "Retry-After": "1" } },
+      );
+    }
+    requests.forEach((request, i) => {
+      if (request.cost === 0) return;
+      const entry = this.#entries.get(ids[i]!);
+      if (entry === undefined) return;
+      const impl = ALGORITHM_IMPLS[request.algorithm];
+      if (this.#units + impl.weight(entry.state) - entry.weight + request.cost > this.#maxUnits) {
+        return;
+      }
+      this.#commit(ids[i]!, request, now);
+    });
+    return { ...outcome, degraded: "open" };
+  }
+
+  #logFull(cap: MemoryStoreCap, now: number): void {
+    this.#refusedSinceLog++;
+    if (this.#logger === undefined || now - this.#lastFullLog < FULL_LOG_INTERVAL_MS) return;
+    this.#logger.warn("memory_store_full", {
+      cap,
+      answer: this.#whenFull,
+      keys: this.#entries.size,
+      max_keys: this.#maxKeys,
+      units: this.#units,
+      max_units: this.#maxUnits,
+      refused_since_last_log: this.#refusedSinceLog,
+    });
+    this.#lastFullLog = now;
+    this.#refusedSinceLog = 0;
+  }
+
   #commit(id: string, request: LimitRequest, now: number): void {
     const impl = ALGORITHM_IMPLS[request.algorithm];
     const existing = this.#entries.get(id);
     const state = impl.commit(existing?.state, request, now);
     const weight = impl.weight(state);
     if (existing === undefined) {
-      this.#entries.set(id, {
+      const entry: Entry = {
         seq: ++this.#seq,
+        id,
         algorithm: request.algorithm,
         key: request.key,
         state,
         expiresAt: impl.expiresAt(state),
         weight,
-      });
+        bucket: NOT_FILED,
+        slot: 0,
+      };
+      this.#entries.set(id, entry);
       this.#units += weight;
+      this.#expiry.file(entry);
     } else {
       existing.state = state;
       existing.expiresAt = impl.expiresAt(state);
       this.#units += weight - existing.weight;
       existing.weight = weight;
+      this.#expiry.file(existing);
     }
-    if (this.#entries.size > this.#maxKeys || this.#units > this.#maxUnits) this.#makeRoom(now, id);
+    this.#drain(now, WRITE_DRAIN_STEPS);
   }
 
-  #delete(id: string, entry: Entry): void {
-    this.#entries.delete(id);
+  #delete(entry: Entry): void {
+    this.#entries.delete(entry.id);
     this.#units -= entry.weight;
+    this.#expiry.remove(entry);
   }
 
-  #makeRoom(now: number, keep: string): void {
-    this.sweep(Infinity, now);
-    for (const [id, entry] of this.#entries) {
-      if (this.#entries.size <= this.#maxKeys && this.#units <= this.#maxUnits) break;
-      if (id === keep) continue;
-      this.#delete(id, entry);
-      this.#evictions++;
-    }
+  readonly #dropExpired = (entry: Entry): void => {
+    this.#entries.delete(entry.id);
+    this.#units -= entry.weight;
+  };
+
+  #drain(now: number, budget: number): number {
+    const steps = this.#expiry.drain(now, budget, this.#dropExpired);
+    this.#expirySteps += steps;
+    return steps;
   }
 
-  /** Drops expired keys, looking at up to `budget` keys from where the last sweep stopped. */
-  sweep(budget: number, now: number = this.#clock()): void {
-    let iterator = this.#sweepIterator ?? this.#entries.entries();
-    for (let seen = 0; seen < budget; seen++) {
-      let step = iterator.next();
-      if (step.done) {
-        if (budget === Infinity) break;
-        iterator = this.#entries.entries();
-        step = iterator.next();
-        if (step.done) break;
-      }
-      const [id, entry] = step.value;
-      if (entry.expiresAt <= now) this.#delete(id, entry);
-    }
-    this.#sweepIterator = budget === Infinity ? undefined : iterator;
+  /**
+   * Drops expired keys in expiry order, taking at most `budget` index steps (a key dropped or
+   * re-filed, an empty bucket passed). Returns the steps taken.
+   */
+  sweep(budget: number = this.#sweepBudget, now: number = this.#clock()): number {
+    return this.#drain(now, budget);
   }
 
   reset(key: string): Promise<boolean> {
@@ -182,7 +350,7 @@ export class MemoryStore implements Store {
       const id = counterKey(ALGORITHM_KEY_PREFIX, algorithm, key);
       const entry = this.#live(id, now);
       if (entry !== undefined) {
-        this.#delete(id, entry);
+        this.#delete(entry);
         found = true;
       }
     }

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { createManualClock } from "../../src/clock.ts";
-import { MemoryStore } from "../../src/store/memory_store.ts";
+import { ApiError } from "../../src/errors.ts";
+import { createLogger } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics.ts";
+import {
+  EXPIRY_BUCKET_MS,
+  FULL_LOG_INTERVAL_MS,
+  MemoryStore,
+  WRITE_DRAIN_STEPS,
+} from "../../src/store/memory_store.ts";
+import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import {
   FIXED_WINDOW_CASES,
   GCRA_CASES,
@@ -39,30 +48,219 @@ Deno.test("MemoryStore.sweep() drops expired keys", async () => {
   const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
   for (let i = 0; i < 100; i++) await store.check([req(`k${i}`, 10, i < 50 ? 100 : 10_000)]);
   assert.deepEqual(store.size, 100);
-  clock.advance(200);
+  clock.advance(200 + EXPIRY_BUCKET_MS);
   store.sweep(Infinity);
   assert.deepEqual(store.size, 50);
   assert.deepEqual(await store.countCounters(), 50);
 });
 
-Deno.test("MemoryStore caps the number of keys and evicts the oldest", async () => {
+Deno.test("MemoryStore never evicts a blocked key to make room at the key cap", async () => {
   const clock = createManualClock();
   const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxKeys: 10 });
-  for (let i = 0; i < 25; i++) await store.check([req(`k${i}`)]);
+  const victim = req("victim", 2, 3_600_000);
+  await store.check([victim]);
+  await store.check([victim]);
+  assert.deepEqual((await store.check([victim])).allowed, false);
+  for (let i = 0; i < 25; i++) await store.check([req(`attacker${i}`, 10, 3_600_000)]);
   assert.deepEqual(store.size, 10);
-  assert.deepEqual(store.evictions, 15);
-  // The newest keys are kept with their counts.
-  const outcome = await store.check([req("k24")]);
+  const outcome = await store.check([victim]);
+  assert.deepEqual(outcome.allowed, false);
+  assert.deepEqual(outcome.decisions[0]!.count, 2);
+  assert.deepEqual(outcome.degraded, undefined);
+  // Keys already held keep being counted exactly.
+  const held = await store.check([req("attacker0", 10, 3_600_000)]);
+  assert.deepEqual(held.decisions[0]!.count, 2);
+  assert.deepEqual(held.degraded, undefined);
+});
+
+Deno.test("MemoryStore never evicts a blocked key to make room at the unit cap", async () => {
+  const clock = createManualClock();
+  // The issue's attack scaled down: cost-100 sliding-log checks past a 1,000-unit cap.
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxUnits: 1000 });
+  const victim = req("victim", 2, 3_600_000);
+  await store.check([victim]);
+  await store.check([victim]);
+  for (let i = 0; i < 21; i++) {
+    await store.check([{ ...req(`big${i}`, 1_000_000, 3_600_000), cost: 100 }]);
+  }
+  assert.deepEqual(store.units <= 1000, true, `units ${store.units}`);
+  const outcome = await store.check([victim]);
+  assert.deepEqual(outcome.allowed, false);
   assert.deepEqual(outcome.decisions[0]!.count, 2);
 });
 
-Deno.test("MemoryStore caps stored units of big sliding logs", async () => {
+Deno.test("MemoryStore answers a new key at the cap open: allowed, uncounted, degraded", async () => {
   const clock = createManualClock();
-  const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxUnits: 1000 });
-  for (let i = 0; i < 10; i++) {
-    await store.check([{ ...req(`big${i}`, 1_000_000, 60_000), cost: 300 }]);
+  const metrics = createMetrics({ nodeId: "test", defaultMetrics: false });
+  const lines: string[] = [];
+  const logger = createLogger({ write: (line) => lines.push(line) });
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxKeys: 3, metrics, logger });
+  for (let i = 0; i < 3; i++) await store.check([req(`k${i}`, 1, 60_000)]);
+  for (let i = 0; i < 3; i++) {
+    const outcome = await store.check([req("new", 1, 60_000)]);
+    assert.deepEqual(outcome.allowed, true);
+    assert.deepEqual(outcome.degraded, "open");
   }
-  assert.deepEqual(store.size <= 4, true, `size ${store.size}`);
+  assert.deepEqual(store.size, 3);
+  assert.deepEqual(store.refusals, 3);
+  // A multi-limit check still counts its held key and skips the one that does not fit.
+  const multi = await store.check([req("new", 1, 60_000), req("k0", 5, 60_000)]);
+  assert.deepEqual(multi.degraded, "open");
+  assert.deepEqual((await store.check([req("k0", 5, 60_000)])).decisions[0]!.count, 3);
+  const text = await metrics.render();
+  assert.match(
+    text,
+    /ratelimiter_memory_refusals_total\{cap="keys",answer="open",node_id="test"\} 4/,
+  );
+  assert.match(text, /ratelimiter_degraded_decisions_total\{mode="open",node_id="test"\} 4/);
+  // Logged once per interval, not once per refusal.
+  const logged = () => lines.filter((l) => JSON.parse(l).event === "memory_store_full").length;
+  assert.deepEqual(logged(), 1);
+  clock.advance(FULL_LOG_INTERVAL_MS);
+  await store.check([req("k0", 100, 3_600_000), req("new2", 1, 60_000)]);
+  assert.deepEqual(logged(), 2);
+});
+
+Deno.test("MemoryStore answers a new key at the cap closed: 503 store_full, nothing counted", async () => {
+  const clock = createManualClock();
+  const metrics = createMetrics({ nodeId: "test", defaultMetrics: false });
+  const store = new MemoryStore({
+    clock,
+    sweepIntervalMs: 0,
+    maxKeys: 2,
+    whenFull: "closed",
+    metrics,
+  });
+  await store.check([req("a", 5, 60_000)]);
+  await store.check([req("b", 5, 60_000)]);
+  await assert.rejects(
+    () => store.check([req("c", 5, 60_000), req("a", 5, 60_000)]),
+    (error) => error instanceof ApiError && error.status === 503 && error.code === "store_full",
+  );
+  assert.deepEqual((await store.check([req("a", 5, 60_000)])).decisions[0]!.count, 2);
+  assert.match(
+    await metrics.render(),
+    /ratelimiter_memory_refusals_total\{cap="keys",answer="closed",node_id="test"\} 1/,
+  );
+  // A denial needs no room: answered 429 as usual.
+  const denied = await store.check([req("c", 5, 60_000), { ...req("a", 5, 60_000), cost: 9 }]);
+  assert.deepEqual(denied.allowed, false);
+  // A peek needs no room either.
+  assert.deepEqual((await store.check([{ ...req("c", 5, 60_000), cost: 0 }])).allowed, true);
+});
+
+Deno.test("MemoryStore takes new keys again once held ones expire, without a sweep", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxKeys: 100 });
+  for (let i = 0; i < 100; i++) await store.check([req(`old${i}`, 1, 1000)]);
+  assert.deepEqual((await store.check([req("fresh", 1, 1000)])).degraded, "open");
+  clock.advance(1000 + EXPIRY_BUCKET_MS);
+  for (let i = 0; i < 100; i++) {
+    const outcome = await store.check([req(`new${i}`, 1, 1000)]);
+    assert.deepEqual(outcome.degraded, undefined, `new${i}`);
+  }
+  assert.deepEqual(store.size, 100);
+  assert.deepEqual(store.refusals, 1);
+});
+
+Deno.test("MemoryStore expiry keeps up with churn, with bounded work per operation", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
+  const windowMs = 500;
+  const perMs = 20;
+  const total = 200_000;
+  const createdAt: number[] = [];
+  let maxSize = 0;
+  let maxSteps = 0;
+  for (let i = 0; i < total; i++) {
+    if (i % perMs === 0 && i > 0) clock.advance(1);
+    // One key in ten shortens its window on a second hit: its expiry moves earlier.
+    const before = store.expirySteps;
+    await store.check([req(`churn:${i}`, 10, windowMs)]);
+    if (i % 10 === 0) await store.check([req(`churn:${i}`, 10, windowMs / 5)]);
+    maxSteps = Math.max(maxSteps, store.expirySteps - before);
+    createdAt.push(clock());
+    // Every 100 ms of simulated time, a background sweep with a small budget.
+    if (i % (perMs * 100) === 0) {
+      const swept = store.sweep(500);
+      assert.deepEqual(swept <= 500, true);
+    }
+    maxSize = Math.max(maxSize, store.size);
+  }
+  // Live: keys written in the last window; slack: one expiry bucket and a tick of arrivals.
+  const liveBound = perMs * (windowMs + EXPIRY_BUCKET_MS + 2);
+  assert.deepEqual(maxSize <= liveBound, true, `max size ${maxSize} > ${liveBound}`);
+  assert.deepEqual(maxSteps <= 2 * WRITE_DRAIN_STEPS, true, `max steps ${maxSteps}`);
+  // After the traffic, the sweeps free everything without any write.
+  clock.advance(windowMs + EXPIRY_BUCKET_MS);
+  while (store.sweep(1000) > 0) { /* each call is bounded */ }
+  assert.deepEqual(store.size, 0);
+  assert.deepEqual(store.units, 0);
+});
+
+Deno.test("MemoryStore keeps a key written again and again, and drops it after its last write", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
+  for (let t = 0; t < 5000; t += 50) {
+    await store.check([req("hot", 1000, 200)]);
+    clock.advance(50);
+    store.sweep(Infinity);
+    assert.deepEqual(store.size, 1, `at ${t}`);
+  }
+  clock.advance(200 + EXPIRY_BUCKET_MS);
+  store.sweep(Infinity);
+  assert.deepEqual(store.size, 0);
+});
+
+Deno.test("MemoryStore keeps a victim blocked through the HTTP API while an attacker fills it", async () => {
+  const store = new MemoryStore({ sweepIntervalMs: 0, maxKeys: 50, maxUnits: 2000 });
+  const { app } = makeTestApp({ store });
+  const victim = () =>
+    app.request("/check", jsonRequest({ key: "victim", limit: 2, window_ms: 3_600_000 }));
+  assert.deepEqual((await victim()).status, 200);
+  assert.deepEqual((await victim()).status, 200);
+  assert.deepEqual((await victim()).status, 429);
+  // The issue's attack, scaled to the caps: heavy sliding-log checks on fresh keys, then many keys.
+  const heavy = Array.from({ length: 100 }, (_, i) => ({
+    key: `heavy:${i}`,
+    limit: 1_000_000,
+    cost: 100,
+    window_ms: 3_600_000,
+  }));
+  assert.deepEqual((await app.request("/check/batch", jsonRequest({ checks: heavy }))).status, 200);
+  for (let i = 0; i < 100; i++) {
+    await app.request("/check", jsonRequest({ key: `fill:${i}`, limit: 5, window_ms: 3_600_000 }));
+  }
+  assert.deepEqual(store.size <= 50 && store.units <= 2000, true);
+  const response = await victim();
+  assert.deepEqual(response.status, 429);
+  assert.deepEqual((await response.json()).current_count, 2);
+});
+
+Deno.test("MemoryStore at the cap answers per whenFull through the HTTP API", async () => {
+  for (const whenFull of ["open", "closed"] as const) {
+    const metrics = createMetrics({ nodeId: "test", defaultMetrics: false });
+    const store = new MemoryStore({ sweepIntervalMs: 0, maxKeys: 1, whenFull, metrics });
+    const { app } = makeTestApp({ store, metrics });
+    const check = (key: string) =>
+      app.request("/check", jsonRequest({ key, limit: 5, window_ms: 60_000 }));
+    assert.deepEqual((await check("first")).status, 200);
+    const response = await check("second");
+    if (whenFull === "open") {
+      assert.deepEqual(response.status, 200);
+      assert.deepEqual(response.headers.get("X-RateLimit-Degraded"), "open");
+      assert.deepEqual((await response.json()).degraded, true);
+    } else {
+      assert.deepEqual(response.status, 503);
+      assert.deepEqual((await response.json()).error.code, "store_full");
+      assert.deepEqual(response.headers.get("Retry-After"), "1");
+    }
+    const text = await (await app.request("/metrics")).text();
+    assert.match(
+      text,
+      new RegExp(`ratelimiter_memory_refusals_total\\{cap="keys",answer="${whenFull}"[^}]*\\} 1`),
+    );
+  }
 });
 
 Deno.test("MemoryStore.reset() clears a key and reports whether it existed", async () => {
@@ -87,4 +285,9 @@ Deno.test("MemoryStore.listCounters() pages through every live key exactly once"
   } while (cursor !== undefined);
   assert.deepEqual(seen.length, 250);
   assert.deepEqual(new Set(seen).size, 250);
+});
+
+Deno.test("MemoryStore rejects caps that are not positive integers", () => {
+  assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxKeys: 0 }), RangeError);
+  assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxUnits: 1.5 }), RangeError);
 });
