@@ -130,6 +130,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "RedisStore reads a sliding-log key of the one-member-per-unit format as empty and " +
+    "replaces it",
+  ...opts,
+  async fn() {
+    await withRedis(async (_redis, client) => {
+      const now = 1_750_000_000_000;
+      const store = new RedisStore({ client, prefix: "rl", clock: () => now });
+      const key = slKey("legacy");
+      const t = String(now * 1000 - 1000);
+      await client.sendCommand(["ZADD", key, t, `${t}:1`, t, `${t}:2`, "+inf", "~5:60000"]);
+      const r: LimitRequest = {
+        key: "legacy",
+        algorithm: "sliding_log",
+        limit: 5,
+        windowMs: 60_000,
+        cost: 1,
+      };
+      assert.deepEqual((await store.check([{ ...r, cost: 0 }])).decisions[0]!.count, 0);
+      assert.deepEqual((await store.check([r])).decisions[0]!.count, 1);
+      const members = await client.sendCommand<string[]>(["ZRANGE", key, "0", "-1"]);
+      assert.deepEqual(members, ["000000000000001:1", "~5:60000"]);
+    });
+  },
+});
+
 /** Blocks a key at 3 per hour, peeks at it with a 1 ms window, and checks it again. */
 async function peekThenCheck(store: Store): Promise<number[]> {
   const { app } = makeTestApp({ store });
