@@ -30,8 +30,9 @@ const BLOCKED_EVERY = 50;
 const BATCH = 10_000;
 
 /**
- * Writes keys as `sl_commit` does: one member `<now µs>:1` scored now, the metadata member
- * `~<limit>:<window_ms>` scored +inf, and PEXPIRE window + 1.
+ * Writes keys as `sl_commit` does: one member `000000000000001:1` (the key's first request, of
+ * cost 1) scored now, the metadata member `~<limit>:<window_ms>` scored +inf, and PEXPIRE
+ * window + 1.
  * ARGV: prefix, name prefix, first index, count, now µs, window ms, block-every.
  */
 const FILL = `
@@ -41,7 +42,7 @@ for i = first, first + count - 1 do
   local key = prefix .. ':sl:{' .. name .. i .. '}'
   local limit = 10
   if every > 0 and i % every == 0 then limit = 1 end
-  redis.call('ZADD', key, now, now .. ':1', '+inf', '~' .. limit .. ':' .. window)
+  redis.call('ZADD', key, now, '000000000000001:1', '+inf', '~' .. limit .. ':' .. window)
   redis.call('PEXPIRE', key, window + 1)
 end
 return count

@@ -50,6 +50,7 @@ const slidingLog: AlgorithmImpl<SlidingLogState> = {
   evaluate: slidingLogEvaluate,
   commit: slidingLogCommit,
   expiresAt: slidingLogExpiresAt,
+  // One per stored entry: a committed request, whatever its cost.
   weight: (state) => 1 + slidingLogSize(state),
   params: (state) => ({ limit: state.limit, windowMs: state.windowMs }),
 };

@@ -5,6 +5,11 @@
  * Time inside the scripts is in microseconds. The clock is Redis `TIME` (so nodes with skewed clocks
  * agree) unless the caller passes one, which only tests do.
  *
+ * Every script starts with a Redis 7 shebang so that Redis knows before running it whether it may
+ * write: a script that may write (`#!lua`) is refused as a whole under `maxmemory` (OOM) instead
+ * of failing, or worse succeeding, at its first write; a read-only one (`#!lua flags=no-writes`)
+ * still runs then, and Redis itself refuses any write it would attempt.
+ *
  * @module
  */
 
@@ -32,18 +37,53 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
--- Each algorithm has eval (decide without consuming; may only tidy state without changing meaning)
+-- Each algorithm has eval (decide without consuming; never writes, so a peek changes nothing)
 -- returning allowed, count, remaining, retry_after_ms, reset_after_ms; commit (consume); and params
 -- (the limit, window_ms and extra parameter recorded by the last commit, or nil). Both eval and
 -- commit take (key, now_us, limit, window_ms, cost, param); param is gcra's burst or
 -- token_bucket's refill rate. Each mirrors src/limiter/<algorithm>.ts operation for operation.
 
--- sliding_log: a sorted set of one member per counted unit, scored by its time in microseconds,
--- plus one metadata member '~<limit>:<window_ms>' scored +inf that records the parameters.
+-- sliding_log: a sorted set of one entry per committed request, whatever its cost, plus one
+-- metadata member '~<limit>:<window_ms>' scored +inf that records the parameters. An entry is
+-- scored by its time in us, never below the newest entry's score, so score order is commit order;
+-- its member is '<cum>:<cost>', cum being the units committed to the key up to and including this
+-- entry, modulo SL_MOD and zero-padded so that entries tied on score also sort in commit order.
+-- The units counted now are then cum(newest) - (cum(oldest live) - cost(oldest live)), found
+-- in O(log N) without walking the entries. Only commit writes: it adds one entry and removes at
+-- most SL_PRUNE expired ones, so no call does work in proportion to a cost, a limit or a backlog.
+local SL_MOD = 1e15
+local SL_PRUNE = 128
+local SL_MEMBER = '^(' .. string.rep('%d', 15) .. '):(%d+)$'
+
+-- cum and cost of an entry's member; nil for a member written by a release that stored one
+-- member per unit ('<time>:<n>'), whose key is then read as empty and replaced on commit.
+local function sl_member(m)
+  local cum, cost = string.match(m, SL_MEMBER)
+  return tonumber(cum), tonumber(cost)
+end
+
+-- Score and cum of the newest entry, or nil when the key holds none.
+local function sl_newest(key)
+  local e = redis.call('ZREVRANGEBYSCORE', key, '(+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if e[1] == nil then return nil end
+  local cum = sl_member(e[1])
+  return tonumber(e[2]), cum
+end
+
 local function sl_eval(key, now, limit, window_ms, cost)
   local window = window_ms * 1000
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCOUNT', key, '-inf', '(+inf')
+  -- A unit counted at t stays while now - t < window: live entries are scored above the cutoff.
+  local cutoff = '(' .. fmt(now - window)
+  local first = redis.call('ZRANGEBYSCORE', key, cutoff, '(+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  local count, base, oldest = 0, 0, 0
+  local cum, c = nil, nil
+  if first[1] ~= nil then cum, c = sl_member(first[1]) end
+  local _, newest = sl_newest(key)
+  if cum ~= nil and newest ~= nil then
+    base = cum - c
+    oldest = tonumber(first[2])
+    count = (newest - base) % SL_MOD
+  end
   local need = units_needed(cost)
   local allowed = count + need <= limit
   local after = count
@@ -53,14 +93,22 @@ local function sl_eval(key, now, limit, window_ms, cost)
     if need > limit or count == 0 then
       retry = window_ms
     else
-      local e = redis.call('ZRANGE', key, count + need - limit - 1, count + need - limit - 1, 'WITHSCORES')
+      -- The entry holding the (count + need - limit)-th live unit: a binary search over ranks.
+      local must = count + need - limit
+      local lo = redis.call('ZCOUNT', key, '-inf', fmt(now - window))
+      local hi = lo + redis.call('ZCOUNT', key, cutoff, '(+inf') - 1
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        local m = sl_member(redis.call('ZRANGE', key, mid, mid)[1])
+        if m == nil or (m - base) % SL_MOD >= must then hi = mid else lo = mid + 1 end
+      end
+      local e = redis.call('ZRANGE', key, lo, lo, 'WITHSCORES')
       retry = ceil_ms(tonumber(e[2]) + window - now)
     end
   end
   local reset = 0
   if count > 0 then
-    local e = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    reset = ceil_ms(tonumber(e[2]) + window - now)
+    reset = ceil_ms(oldest + window - now)
   elseif allowed and cost > 0 then
     reset = window_ms
   end
@@ -70,29 +118,33 @@ local function sl_eval(key, now, limit, window_ms, cost)
 end
 
 local function sl_commit(key, now, limit, window_ms, cost)
-  local base = string.format('%.0f', now)
-  local n = 0
-  while redis.call('ZSCORE', key, base .. ':1') do
-    n = n + 1
-    base = string.format('%.0f', now) .. '.' .. n
+  local window = window_ms * 1000
+  local expired = redis.call('ZCOUNT', key, '-inf', fmt(now - window))
+  if expired > 0 then redis.call('ZREMRANGEBYRANK', key, 0, math.min(expired, SL_PRUNE) - 1) end
+  local at = now
+  local score, cum = sl_newest(key)
+  if score ~= nil and cum == nil then
+    redis.call('DEL', key)
+    score = nil
   end
-  local i = 1
-  while i <= cost do
-    local args = {}
-    local last = math.min(cost, i + 499)
-    for j = i, last do
-      args[#args + 1] = now
-      args[#args + 1] = base .. ':' .. j
-    end
-    redis.call('ZADD', key, unpack(args))
-    i = last + 1
+  if score == nil then
+    cum = 0
+  elseif score > at then
+    at = score
   end
+  cum = cum + cost
+  if cum >= SL_MOD then
+    cum = cum - SL_MOD
+    -- The wrapped member would sort before entries tied with it on score.
+    if score == at then at = at + 1 end
+  end
+  redis.call('ZADD', key, fmt(at), string.format('%015.0f', cum) .. ':' .. fmt(cost))
   local meta = '~' .. limit .. ':' .. window_ms
   if not redis.call('ZSCORE', key, meta) then
     redis.call('ZREMRANGEBYSCORE', key, '+inf', '+inf')
     redis.call('ZADD', key, '+inf', meta)
   end
-  redis.call('PEXPIRE', key, window_ms + 1)
+  redis.call('PEXPIRE', key, fmt(ceil_ms(at + window - now) + 1))
 end
 
 local function sl_params(key)
@@ -351,17 +403,8 @@ local ALG = {
 /** Number of ARGV entries per limit in {@linkcode CHECK_SCRIPT}. */
 export const CHECK_ARGS_PER_LIMIT = 5;
 
-/**
- * Decides one or more limits atomically: every limit consumes, or none does.
- *
- * KEYS[i]: state key of limit i (i = 1..n), all in one hash slot.
- * ARGV[1]: now in microseconds, or "" to read Redis TIME.
- * ARGV[2 + (i-1)*5 .. 6 + (i-1)*5]: algorithm code, limit, window_ms, cost and param of limit i
- *   (param: burst for gcra, refill rate per window for token_bucket, 0 otherwise).
- * Returns: {all_allowed (0|1), denied_index (1-based, 0 if none),
- *           then per limit: allowed (0|1), count, remaining, retry_after_ms, reset_after_ms}.
- */
-export const CHECK_SCRIPT = `${PRELUDE}
+// The body of the check scripts, after their shebang and the prelude.
+const CHECK_BODY = `
 local now = read_now(ARGV[1])
 local n = #KEYS
 local reply = { 1, 0 }
@@ -411,6 +454,24 @@ return reply
 `;
 
 /**
+ * Decides one or more limits atomically: every limit consumes, or none does.
+ *
+ * KEYS[i]: state key of limit i (i = 1..n), all in one hash slot.
+ * ARGV[1]: now in microseconds, or "" to read Redis TIME.
+ * ARGV[2 + (i-1)*5 .. 6 + (i-1)*5]: algorithm code, limit, window_ms, cost and param of limit i
+ *   (param: burst for gcra, refill rate per window for token_bucket, 0 otherwise).
+ * Returns: {all_allowed (0|1), denied_index (1-based, 0 if none),
+ *           then per limit: allowed (0|1), count, remaining, retry_after_ms, reset_after_ms}.
+ */
+export const CHECK_SCRIPT = `#!lua${PRELUDE}${CHECK_BODY}`;
+
+/**
+ * {@linkcode CHECK_SCRIPT} for checks whose every limit costs 0 (peeks): the same decisions, but
+ * declared read-only, so Redis refuses any write and runs it even when out of memory.
+ */
+export const CHECK_READ_ONLY_SCRIPT = `#!lua flags=no-writes${PRELUDE}${CHECK_BODY}`;
+
+/**
  * Reports the state of counters under the parameters they were last consumed with, consuming
  * nothing. Used to list counters; each key may be in a different slot, so one key per call.
  *
@@ -420,7 +481,7 @@ return reply
  * Returns: {} when the key holds no state, else {limit, window_ms, param, allowed (0|1), count,
  *          remaining, retry_after_ms, reset_after_ms} (param as in CHECK_SCRIPT).
  */
-export const PEEK_SCRIPT = `${PRELUDE}
+export const PEEK_SCRIPT = `#!lua flags=no-writes${PRELUDE}
 local alg = ALG[ARGV[2]]
 if alg == nil then return redis.error_reply('ERR unknown algorithm ' .. tostring(ARGV[2])) end
 local limit, window_ms, param = alg.params(KEYS[1])

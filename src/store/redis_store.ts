@@ -1,6 +1,11 @@
 import type { Clock } from "../clock.ts";
 import { StoreUnavailableError } from "../errors.ts";
-import { CHECK_ARGS_PER_LIMIT, CHECK_SCRIPT, PEEK_SCRIPT } from "../limiter/scripts.ts";
+import {
+  CHECK_ARGS_PER_LIMIT,
+  CHECK_READ_ONLY_SCRIPT,
+  CHECK_SCRIPT,
+  PEEK_SCRIPT,
+} from "../limiter/scripts.ts";
 import {
   ALGORITHM_CODES,
   algorithmParam,
@@ -73,6 +78,7 @@ export class RedisStore implements Store {
   readonly #clock: Clock | undefined;
   readonly #scanBudgetFactor: number;
   readonly #check: Script = { source: CHECK_SCRIPT, sha: undefined };
+  readonly #checkReadOnly: Script = { source: CHECK_READ_ONLY_SCRIPT, sha: undefined };
   readonly #peek: Script = { source: PEEK_SCRIPT, sha: undefined };
   #status: StoreStatus = "up";
 
@@ -90,7 +96,11 @@ export class RedisStore implements Store {
 
   /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
   async init(): Promise<void> {
-    await Promise.all([this.#load(this.#check), this.#load(this.#peek)]);
+    await Promise.all([
+      this.#load(this.#check),
+      this.#load(this.#checkReadOnly),
+      this.#load(this.#peek),
+    ]);
   }
 
   async #load(script: Script): Promise<string> {
@@ -145,7 +155,10 @@ export class RedisStore implements Store {
 
   async check(requests: LimitRequest[]): Promise<CheckOutcome> {
     const { keys, args } = this.#checkArgs(requests);
-    const reply = await this.#run(this.#check, keys, args) as Reply[];
+    // A check that consumes nothing runs the read-only twin: Redis then guarantees it writes
+    // nothing, and answers it even when out of memory.
+    const script = requests.every((r) => r.cost === 0) ? this.#checkReadOnly : this.#check;
+    const reply = await this.#run(script, keys, args) as Reply[];
     const decisions = toDecisions(reply, 2, requests.length);
     return { allowed: reply[0] === 1, deniedIndex: Number(reply[1]) - 1, decisions };
   }

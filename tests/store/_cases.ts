@@ -175,6 +175,114 @@ export const SLIDING_LOG_CASES: StoreCase[] = [
     ],
   },
   {
+    name: "a denial waits for the request holding the unit that must expire, costs included",
+    steps: [
+      { at: 0, limits: [sl(10, 1000, { cost: 3 })], expect: { allowed: true } },
+      { at: 100, limits: [sl(10, 1000, { cost: 4 })], expect: { allowed: true } },
+      {
+        at: 200,
+        limits: [sl(10, 1000, { cost: 2 })],
+        expect: { allowed: true, decisions: [{ count: 9, resetAfterMs: 800 }] },
+      },
+      {
+        at: 300,
+        limits: [sl(10, 1000, { cost: 5 })],
+        expect: { allowed: false, decisions: [{ count: 9, retryAfterMs: 800, resetAfterMs: 700 }] },
+      },
+      {
+        at: 300,
+        limits: [sl(10, 1000, { cost: 3 })],
+        expect: { allowed: false, decisions: [{ count: 9, retryAfterMs: 700 }] },
+      },
+      { at: 300, limits: [sl(10, 1000)], expect: { allowed: true, decisions: [{ count: 10 }] } },
+      {
+        at: 1000,
+        limits: [sl(10, 1000, { cost: 3 })],
+        expect: { allowed: true, decisions: [{ count: 10, resetAfterMs: 100 }] },
+      },
+      {
+        at: 1000,
+        limits: [sl(10, 1000, { cost: 0 })],
+        expect: { allowed: false, decisions: [{ count: 10, retryAfterMs: 100 }] },
+      },
+      {
+        at: 1000,
+        limits: [sl(10, 1000, { cost: 7 })],
+        expect: { allowed: false, decisions: [{ retryAfterMs: 300 }] },
+      },
+    ],
+  },
+  {
+    name: "requests at the same instant stay in order",
+    steps: [
+      { at: 0, limits: [sl(5, 1000, { cost: 2 })], expect: { allowed: true } },
+      { at: 0, limits: [sl(5, 1000)], expect: { allowed: true } },
+      {
+        at: 500,
+        limits: [sl(5, 1000, { cost: 2 })],
+        expect: { allowed: true, decisions: [{ count: 5 }] },
+      },
+      {
+        at: 600,
+        limits: [sl(5, 1000, { cost: 3 })],
+        expect: { allowed: false, decisions: [{ retryAfterMs: 400 }] },
+      },
+      {
+        at: 600,
+        limits: [sl(5, 1000, { cost: 4 })],
+        expect: { allowed: false, decisions: [{ retryAfterMs: 900 }] },
+      },
+      {
+        at: 1000,
+        limits: [sl(5, 1000, { cost: 3 })],
+        expect: { allowed: true, decisions: [{ count: 5, resetAfterMs: 500 }] },
+      },
+    ],
+  },
+  {
+    name: "a peek under another window changes nothing",
+    steps: [
+      { at: 0, limits: [sl(3, 3_600_000)], times: 3, expect: { allowed: true } },
+      { at: 10, limits: [sl(3, 3_600_000)], expect: { allowed: false } },
+      {
+        at: 20,
+        limits: [sl(3, 1, { cost: 0 })],
+        expect: { allowed: true, decisions: [{ count: 0 }] },
+      },
+      {
+        at: 30,
+        limits: [sl(3, 3_600_000)],
+        expect: { allowed: false, decisions: [{ count: 3, retryAfterMs: 3_599_970 }] },
+      },
+    ],
+  },
+  {
+    name: "expired requests left over by a bounded prune are never counted",
+    steps: [
+      { at: 0, limits: [sl(1000, 100)], times: 300, expect: { allowed: true } },
+      {
+        at: 100,
+        limits: [sl(1000, 100)],
+        expect: { allowed: true, decisions: [{ count: 1, resetAfterMs: 100 }] },
+      },
+      {
+        at: 150,
+        limits: [sl(1000, 100, { cost: 5 })],
+        expect: { allowed: true, decisions: [{ count: 6, resetAfterMs: 50 }] },
+      },
+      {
+        at: 200,
+        limits: [sl(6, 100, { cost: 0 })],
+        expect: { allowed: true, decisions: [{ count: 5, resetAfterMs: 50 }] },
+      },
+      {
+        at: 200,
+        limits: [sl(6, 100, { cost: 2 })],
+        expect: { allowed: false, decisions: [{ count: 5, retryAfterMs: 50 }] },
+      },
+    ],
+  },
+  {
     name: "several limits consume together or not at all",
     steps: [
       {
