@@ -38,6 +38,9 @@ export const FULL_DRAIN_STEPS = 256;
 /** Shortest time between two `memory_store_full` log lines, in ms. */
 export const FULL_LOG_INTERVAL_MS = 60_000;
 
+/** Most units one commit adds to a key's weight: a sliding log stores one entry per request. */
+const COMMIT_GROWTH = 1;
+
 /** Options for {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Source of time. @default {Date.now} */
@@ -46,7 +49,7 @@ export interface MemoryStoreOptions {
   maxKeys?: number;
   /**
    * Most stored units (sliding-log entries) over all keys; a check that could take the total past
-   * it (one unit per unit of cost, plus one per new key) is refused. @default {20000000}
+   * it (one unit per limit it commits, plus one per new key) is refused. @default {20000000}
    */
   maxUnits?: number;
   /**
@@ -207,8 +210,9 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * The cap committing `requests` could cross, or `undefined` if they fit. A commit of cost `c`
-   * adds at most `c` units to a key's weight (one per sliding-log entry), plus one for a new key.
+   * The cap committing `requests` could cross, or `undefined` if they fit. A commit adds at most
+   * one unit to a key's weight (a sliding log stores one entry per request, whatever its cost),
+   * plus one for a new key.
    */
   #wontFit(requests: LimitRequest[], ids: string[], now: number): MemoryStoreCap | undefined {
     let newKeys = 0;
@@ -218,11 +222,11 @@ export class MemoryStore implements Store {
       const entry = this.#entries.get(ids[i]!);
       if (entry === undefined) {
         if (ids.indexOf(ids[i]!) === i) newKeys++;
-        units += 1 + request.cost;
+        units += 1 + COMMIT_GROWTH;
       } else {
         // Evaluating pruned the state: weigh it again, the difference frees units.
         units += ALGORITHM_IMPLS[request.algorithm].weight(entry.state) - entry.weight +
-          request.cost;
+          COMMIT_GROWTH;
       }
     });
     const fits = () =>
@@ -264,7 +268,7 @@ export class MemoryStore implements Store {
       const entry = this.#entries.get(ids[i]!);
       if (entry === undefined) return;
       const impl = ALGORITHM_IMPLS[request.algorithm];
-      if (this.#units + impl.weight(entry.state) - entry.weight + request.cost > this.#maxUnits) {
+      if (this.#units + impl.weight(entry.state) - entry.weight + COMMIT_GROWTH > this.#maxUnits) {
         return;
       }
       this.#commit(ids[i]!, request, now);

@@ -75,15 +75,21 @@ Deno.test("MemoryStore never evicts a blocked key to make room at the key cap", 
 
 Deno.test("MemoryStore never evicts a blocked key to make room at the unit cap", async () => {
   const clock = createManualClock();
-  // The issue's attack scaled down: cost-100 sliding-log checks past a 1,000-unit cap.
+  // The issue's attack scaled down: a sliding log stores one entry per request, so an attacker
+  // fills a 1,000-unit cap with 1,200 requests over 12 keys.
   const store = new MemoryStore({ clock, sweepIntervalMs: 0, maxUnits: 1000 });
   const victim = req("victim", 2, 3_600_000);
   await store.check([victim]);
   await store.check([victim]);
-  for (let i = 0; i < 21; i++) {
-    await store.check([{ ...req(`big${i}`, 1_000_000, 3_600_000), cost: 100 }]);
+  let refused = 0;
+  for (let i = 0; i < 12; i++) {
+    for (let n = 0; n < 100; n++) {
+      const outcome = await store.check([req(`big${i}`, 1_000_000, 3_600_000)]);
+      if (outcome.degraded !== undefined) refused++;
+    }
   }
   assert.deepEqual(store.units <= 1000, true, `units ${store.units}`);
+  assert.deepEqual(refused > 0, true, "the attacker reached the unit cap");
   const outcome = await store.check([victim]);
   assert.deepEqual(outcome.allowed, false);
   assert.deepEqual(outcome.decisions[0]!.count, 2);
