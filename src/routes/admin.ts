@@ -11,7 +11,7 @@ import type { CounterInfo, Store } from "../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "./admin_auth.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";
 import { checkParams } from "./check_input.ts";
-import { keyProblem, parseWith, readJsonBody } from "./validate.ts";
+import { keyProblem, parseWith, rawPath, readJsonBody } from "./validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -68,14 +68,15 @@ function iso(ms: number): string {
 
 /** The last `fromEnd + 1`-th segment of the raw (still percent-encoded) request path. */
 function rawSegment(c: Context, fromEnd: number): string {
-  const segments = new URL(c.req.url).pathname.split("/");
+  const segments = rawPath(c.req.url).split("/");
   return segments[segments.length - 1 - fromEnd] ?? "";
 }
 
 /**
  * The rate-limit key in the path, percent-decoded strictly: a malformed escape (`%E0%A4%A`) or a
  * key that is not valid (empty, NUL, over 512 bytes) is a 400. Decoding the raw segment ourselves
- * matters because the router leaves malformed escapes undecoded instead of rejecting them.
+ * matters because the router leaves malformed escapes undecoded instead of rejecting them. Every
+ * other character is literal: a raw `\` is part of the key, the same key as `%5C`.
  */
 export function pathKey(c: Context, fromEnd = 0): string {
   const raw = rawSegment(c, fromEnd);
