@@ -122,3 +122,15 @@ Deno.test("GET /check/{key} takes a raw backslash as part of the key, like %5C",
     ]);
   });
 });
+
+Deno.test("the keys . and .. are addressed as %2E and %2E%2E, and as raw segments", async () => {
+  await withServer(async (port) => {
+    for (const [target, key] of [["%2E", "."], ["%2E%2E", ".."], ["..", ".."], [".", "."]]) {
+      const set = await rawRequest(port, "PUT", `/api/limits/${target}`, { limit: 2 });
+      assert.equal(set.status, 200, `${target}: ${JSON.stringify(set.body)}`);
+      assert.equal(set.body.key, key, target);
+    }
+    const listed = (await rawRequest(port, "GET", "/api/limits")).body.overrides as Json[];
+    assert.deepEqual(listed.map((o) => o.key).sort(), [".", ".."]);
+  });
+});
