@@ -1,10 +1,13 @@
 /**
  * Redis calls for the parts of the service that live beside the {@linkcode Store} (node registry,
- * overrides, events, background counts): a deadline on every call, and connection problems turned
- * into {@linkcode StoreUnavailableError} so routes answer 503 and background loops keep retrying.
+ * overrides, events, background counts): a deadline on every call, and failures that mean "Redis
+ * cannot serve now" (connection problems, timeouts and error replies such as `BUSY` or `OOM`)
+ * turned into {@linkcode StoreUnavailableError}, so routes answer 503 and background loops keep
+ * retrying. Any other error reply (a wrong command, a script bug) is rethrown as is: a 500.
  *
  * @module
  */
+import { ErrorReply } from "redis";
 import { StoreUnavailableError } from "./errors.ts";
 import type { RedisClient } from "./redis.ts";
 
@@ -14,22 +17,66 @@ export const REDIS_CALL_TIMEOUT_MS = 2000;
 /** A Redis reply as `sendCommand` returns it (RESP2). */
 export type RedisReply = number | string | null | RedisReply[];
 
+/**
+ * Error codes (the first word of an error reply) that mean the server cannot serve the command
+ * now, though the command is right: busy running a script (`BUSY`), out of memory under
+ * `noeviction` (`OOM`), loading its dataset (`LOADING`), a read-only or cut-off replica
+ * (`READONLY`, `MASTERDOWN`), refusing writes after a failed save (`MISCONF`), too few replicas
+ * (`NOREPLICAS`) or a cluster in transition (`TRYAGAIN`, `CLUSTERDOWN`).
+ */
+export const UNAVAILABLE_REPLY_CODES: ReadonlySet<string> = new Set([
+  "BUSY",
+  "OOM",
+  "LOADING",
+  "READONLY",
+  "MASTERDOWN",
+  "MISCONF",
+  "NOREPLICAS",
+  "TRYAGAIN",
+  "CLUSTERDOWN",
+]);
+
+/** Whether `error` is an error reply from Redis (node-redis `ErrorReply` and its subclasses). */
+export function isErrorReply(error: unknown): error is ErrorReply {
+  return error instanceof ErrorReply;
+}
+
+/**
+ * The error code of a Redis error reply (`"OOM"` for `OOM command not allowed ...`), or
+ * `undefined` when `error` is not an error reply.
+ */
+export function replyCode(error: unknown): string | undefined {
+  if (!isErrorReply(error)) return undefined;
+  return /^[A-Z]+/.exec(error.message)?.[0];
+}
+
 /** Whether `error` came from the connection (or a timeout) rather than from a Redis reply. */
 export function isConnectionError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  // An ErrorReply means Redis answered (e.g. a script error): that is a bug, not an outage.
-  return error.constructor.name !== "ErrorReply" && error.constructor.name !== "SimpleError";
+  // An error reply means Redis answered (e.g. a script error): not a connection problem.
+  return error instanceof Error && !isErrorReply(error);
+}
+
+/**
+ * Whether `error` means Redis cannot serve now: a connection problem, a timeout or an error reply
+ * whose code is in {@linkcode UNAVAILABLE_REPLY_CODES}.
+ */
+export function isUnavailableError(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError || isConnectionError(error)) return true;
+  const code = replyCode(error);
+  return code !== undefined && UNAVAILABLE_REPLY_CODES.has(code);
 }
 
 function unavailable(error: unknown): unknown {
-  if (error instanceof StoreUnavailableError || !isConnectionError(error)) return error;
+  if (error instanceof StoreUnavailableError || !isUnavailableError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`Redis did not answer: ${message}`, { cause: error });
+  const what = isErrorReply(error) ? "Redis cannot serve now" : "Redis did not answer";
+  return new StoreUnavailableError(`${what}: ${message}`, { cause: error });
 }
 
 /**
  * Sends one command with a deadline. Throws {@linkcode StoreUnavailableError} when the connection
- * is down or the deadline passes; an error reply from Redis is rethrown as is.
+ * is down, the deadline passes or Redis replies that it cannot serve now
+ * ({@linkcode UNAVAILABLE_REPLY_CODES}); any other error reply is rethrown as is.
  */
 export async function redisCall<T extends RedisReply>(
   client: RedisClient,

@@ -21,6 +21,7 @@ import {
   BODY_TIMEOUT_MS,
   MAX_BODY_BYTES,
   parseWith,
+  rawPath,
   readJsonBody,
   readJsonRequest,
   type ValidationIssue,
@@ -278,7 +279,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
 
 /** The key of `GET /check/{key}`: the rest of the raw path, percent-decoded. */
 function pathKey(url: string): string {
-  const path = new URL(url).pathname;
+  const path = rawPath(url);
   const raw = path.slice(path.indexOf("/check/") + "/check/".length);
   try {
     return decodeURIComponent(raw);

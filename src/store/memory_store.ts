@@ -363,9 +363,7 @@ export class MemoryStore implements Store {
 
   listCounters(options: ListCountersOptions): Promise<CounterPage> {
     const now = this.#clock();
-    const after = options.cursor === undefined || options.cursor === ""
-      ? 0
-      : Number(options.cursor);
+    const after = parseCursor(options.cursor);
     const counters: CounterInfo[] = [];
     let last = after;
     let more = false;
@@ -416,4 +414,18 @@ export class MemoryStore implements Store {
     this.#sweeper = undefined;
     return Promise.resolve();
   }
+}
+
+/**
+ * The sequence number a cursor of {@linkcode MemoryStore.listCounters} stands for. Throws a
+ * `RangeError` for a cursor this store could not have issued: not decimal digits, or past
+ * `Number.MAX_SAFE_INTEGER` (where distinct numbers would compare equal).
+ */
+function parseCursor(cursor: string | undefined): number {
+  if (cursor === undefined || cursor === "") return 0;
+  const seq = /^\d{1,16}$/.test(cursor) ? Number(cursor) : NaN;
+  if (!Number.isSafeInteger(seq)) {
+    throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
+  }
+  return seq;
 }

@@ -311,9 +311,19 @@ export class RedisStore implements Store {
   }
 }
 
+/** Largest SCAN cursor Redis accepts: an unsigned 64-bit integer. */
+const MAX_SCAN_CURSOR = 2n ** 64n - 1n;
+
+/**
+ * Splits a cursor of {@linkcode RedisStore.listCounters} into its SCAN cursor and skip count.
+ * Throws a `RangeError`, before any call to Redis, for a cursor this store could not have issued,
+ * including a SCAN cursor past 64 bits (Redis would reply `ERR invalid cursor`).
+ */
 function parseCursor(cursor: string | undefined): [string, number] {
   if (cursor === undefined || cursor === "" || cursor === "0") return ["0", 0];
   const match = /^(\d{1,20})-(\d{1,9})$/.exec(cursor);
-  if (match === null) throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
+  if (match === null || BigInt(match[1]!) > MAX_SCAN_CURSOR) {
+    throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
+  }
   return [match[1]!, Number(match[2])];
 }

@@ -22,7 +22,10 @@ export interface CounterPage {
 
 /** Options of {@linkcode Store.listCounters}. */
 export interface ListCountersOptions {
-  /** Cursor from the previous page; `undefined` or "0" starts over. */
+  /**
+   * Cursor from the previous page; `undefined` or "0" starts over. A cursor the store could not
+   * have issued (wrong format, out of range) is a `RangeError`, thrown before any I/O.
+   */
   cursor?: string | undefined;
   /** Most counters in the page. */
   limit: number;

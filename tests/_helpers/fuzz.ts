@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ALGORITHMS } from "../../src/limiter/types.ts";
 
 /** A seeded PRNG (mulberry32) with helpers; every draw is deterministic per seed. */
 export class Rng {
@@ -211,4 +212,238 @@ export function randomBody(rng: Rng): string | Uint8Array<ArrayBuffer> {
   if (kind < 8) return mutate(rng, JSON.stringify(randomCheckBody(rng)));
   if (kind < 9) return randomBytes(rng);
   return nested(rng, 1 + rng.int(20_000));
+}
+
+// --- Issue 9 attack inputs -------------------------------------------------------------------
+// Cheap requests that once stalled Redis, bloated memory, evicted other clients' counters or
+// erased history. Fuzz suites draw them so they stay fixed; properties on them must hold whatever
+// the limits policy answers (200, 429 or 400), so they never assert an exact status.
+
+/** Largest limit, cost, burst or refill rate the schema accepts. */
+const HUGE = [1_000_000, 999_999, 500_000];
+/** Windows that make the most work (1 ms) or hold state longest (30 days, the schema's maximum). */
+const ATTACK_WINDOWS = [1, 2, 10, 2_592_000_000, 2_591_999_999];
+
+/** One limit of an attack: huge limit and cost with a tiny or a 30-day window, any algorithm. */
+export function randomAttackLimit(rng: Rng, key: string): Record<string, unknown> {
+  const algorithm = rng.chance(0.5) ? "sliding_log" : rng.pick(ALGORITHMS);
+  const limit = rng.pick(HUGE);
+  const item: Record<string, unknown> = {
+    key,
+    limit,
+    cost: rng.chance(0.7) ? limit : rng.pick(HUGE),
+    window_ms: rng.pick(ATTACK_WINDOWS),
+    algorithm,
+  };
+  if (algorithm === "gcra" && rng.chance(0.5)) item.burst = rng.pick(HUGE);
+  if (algorithm === "token_bucket" && rng.chance(0.5)) item.refill_rate = rng.pick(HUGE);
+  return item;
+}
+
+/** A key for attack traffic: `atk0`..`atk9`, never a key a test watches. */
+export function attackKey(rng: Rng): string {
+  return `atk${rng.int(10)}`;
+}
+
+/** A `POST /check` body: one attack limit, or 16 of them (the most one check may carry). */
+export function randomAttackCheck(rng: Rng): Record<string, unknown> {
+  if (rng.chance(0.5)) return randomAttackLimit(rng, attackKey(rng));
+  return {
+    limits: Array.from({ length: 16 }, (_, i) => randomAttackLimit(rng, `atk${i}:${rng.int(4)}`)),
+  };
+}
+
+/**
+ * A `POST /check/batch` body: a large batch (500 to 1,000 ordinary checks of one key limited to 1
+ * per hour) or a smaller one (up to 20) of single-limit attack checks.
+ */
+export function randomAttackBatch(rng: Rng): Record<string, unknown> {
+  if (rng.chance(0.5)) {
+    const key = attackKey(rng);
+    return {
+      checks: Array.from(
+        { length: 500 + rng.int(501) },
+        () => ({ key, limit: 1, window_ms: 3_600_000, algorithm: rng.pick(ALGORITHMS) }),
+      ),
+    };
+  }
+  return {
+    checks: Array.from({ length: 1 + rng.int(20) }, () => randomAttackLimit(rng, attackKey(rng))),
+  };
+}
+
+/** A peek at `key` (`GET /check/{key}`) with `window_ms=1` and a random algorithm and limit. */
+export function randomAttackPeek(rng: Rng, key: string): string {
+  const params = new URLSearchParams({ window_ms: String(rng.pick([1, 1, 2])) });
+  // Half the time the default algorithm (sliding_log), whose history a peek once pruned.
+  if (rng.chance(0.5)) params.set("algorithm", rng.pick(ALGORITHMS));
+  if (rng.chance(0.5)) params.set("limit", String(rng.pick([1, 2, ...HUGE])));
+  return `/check/${encodeURIComponent(key)}?${params}`;
+}
+
+/**
+ * Cursors no store issues: past 64 bits, past `Number.MAX_SAFE_INTEGER`, negative, hex, signed,
+ * with spaces, or many digits.
+ */
+export const ODD_CURSORS = [
+  "99999999999999999999-0",
+  "18446744073709551616-0",
+  "18446744073709551615-999999999",
+  "9007199254740993",
+  "99999999999999999999",
+  "-1",
+  "1-",
+  "-0",
+  "0x10",
+  "1e3",
+  "+1",
+  " 1",
+  "1-0-0",
+  "9".repeat(400),
+  "%00",
+];
+
+/** Keys of admin paths as sent, raw backslashes, `%5C` and dot segments included. */
+const ADMIN_PATH_KEYS = [
+  "DOMAIN\\alice",
+  "DOMAIN%5Calice",
+  "a\\b\\c",
+  "\\",
+  "%5C",
+  "..",
+  ".",
+  "x\\..\\alice",
+  "%2E%2E",
+  "k%2F1",
+  "%E0%A4%A",
+  "alice",
+];
+
+/** An admin request with an odd path key or cursor: method and raw path (may hold a `\`). */
+export function randomAttackAdmin(rng: Rng): { method: string; path: string; body?: unknown } {
+  const key = rng.pick(ADMIN_PATH_KEYS);
+  switch (rng.int(6)) {
+    case 0:
+      return { method: "PUT", path: `/api/limits/${key}`, body: { limit: 1 + rng.int(10) } };
+    case 1:
+      return { method: "GET", path: `/api/limits/${key}` };
+    case 2:
+      return { method: "DELETE", path: `/api/limits/${key}` };
+    case 3:
+      return { method: "POST", path: `/api/counters/${key}/reset` };
+    case 4:
+      return { method: "GET", path: `/check/${key}?window_ms=1` };
+    default: {
+      const route = rng.pick(["/api/counters", "/api/blocks"]);
+      return {
+        method: "GET",
+        path: `${route}?cursor=${encodeURIComponent(rng.pick(ODD_CURSORS))}`,
+      };
+    }
+  }
+}
+
+/** One attack request, by kind in turn (`n` = case number) so every kind runs in any seed. */
+export interface AttackRequest {
+  kind: "check" | "batch" | "peek" | "admin";
+  method: string;
+  /** The path as sent: may hold a raw `\`, which only {@linkcode rawUrlRequest} keeps. */
+  path: string;
+  body?: unknown;
+}
+
+/**
+ * The `n`-th attack request: a peek, an admin call, a check and a batch in turn. Every other peek
+ * targets `peekKey` (e.g. a blocked victim, whose state a peek must never change).
+ */
+export function randomAttackRequest(rng: Rng, n: number, peekKey: string): AttackRequest {
+  switch (n % 4) {
+    case 0: {
+      const key = Math.floor(n / 4) % 2 === 0 ? peekKey : attackKey(rng);
+      return { kind: "peek", method: "GET", path: randomAttackPeek(rng, key) };
+    }
+    case 1:
+      return { kind: "admin", ...randomAttackAdmin(rng) };
+    case 2:
+      return { kind: "check", method: "POST", path: "/check", body: randomAttackCheck(rng) };
+    default:
+      return { kind: "batch", method: "POST", path: "/check/batch", body: randomAttackBatch(rng) };
+  }
+}
+
+/**
+ * A `Request` whose `url` is exactly `url`, as `Deno.serve` hands over a request line holding a
+ * raw `\` or dot segments (the `Request` constructor, `fetch` and `app.request()` would normalize
+ * them to `/`). For in-process tests of what a raw HTTP client can send.
+ */
+export function rawUrlRequest(url: string, init: RequestInit = {}): Request {
+  const request = new Request("http://localhost/", init);
+  Object.defineProperty(request, "url", { value: url });
+  return request;
+}
+
+/** The request of `attack` for `app.fetch`, its raw path kept, against `origin`. */
+export function attackFetchRequest(attack: AttackRequest, origin = "http://localhost"): Request {
+  const init: RequestInit = { method: attack.method };
+  if (attack.body !== undefined) {
+    init.headers = { "content-type": "application/json" };
+    init.body = JSON.stringify(attack.body);
+  }
+  return rawUrlRequest(origin + attack.path, init);
+}
+
+/** The raw key segment of a path-key route (`/api/limits/{key}`, `.../{key}/reset`, `/check/{key}`). */
+function pathKeySegment(path: string): string | undefined {
+  const bare = path.split("?")[0]!;
+  const match = /^\/api\/limits\/([^/]+)$/.exec(bare) ??
+    /^\/api\/counters\/([^/]+)\/reset$/.exec(bare) ?? /^\/check\/(?!batch$)(.+)$/.exec(bare);
+  return match?.[1];
+}
+
+/**
+ * What is wrong with the answer (`status`, body `text`) to `attack`, or `undefined` when nothing
+ * is. Holds whatever the limits policy decides: never a 500 nor any 5xx but a 503 JSON error (the
+ * documented "store unavailable" answers); a 4xx is a JSON error or a 429 decision; an answer naming the key of a
+ * path names exactly the raw segment percent-decoded once (a `\` stays a `\`).
+ */
+export function attackAnswerProblem(
+  attack: AttackRequest,
+  status: number,
+  text: string,
+): string | undefined {
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return `status ${status} with a body that is not JSON: ${text.slice(0, 200)}`;
+  }
+  const error = body?.error as Record<string, unknown> | undefined;
+  if (status >= 500 && status !== 503) return `status ${status}: ${text.slice(0, 300)}`;
+  const decision = status === 429 && typeof body?.allowed === "boolean";
+  if (status >= 400 && !decision && typeof error?.code !== "string") {
+    return `status ${status} without an error code: ${text.slice(0, 300)}`;
+  }
+  const segment = pathKeySegment(attack.path);
+  if (segment !== undefined && (status === 200 || status === 429)) {
+    let expected: string;
+    try {
+      expected = decodeURIComponent(segment);
+    } catch {
+      return `status ${status} for a malformed escape in ${JSON.stringify(segment)}`;
+    }
+    if (body?.key !== expected) {
+      return `answered for key ${JSON.stringify(body?.key)}, the path says ${
+        JSON.stringify(expected)
+      }`;
+    }
+  }
+  return undefined;
+}
+
+/** A short description of `attack` for assertion messages. */
+export function describeAttack(attack: AttackRequest): string {
+  const body = attack.body === undefined ? "" : JSON.stringify(attack.body);
+  return `${attack.kind}: ${attack.method} ${attack.path} ${
+    body.length > 300 ? `${body.slice(0, 300)}... (${body.length} bytes)` : body
+  }`;
 }

@@ -28,6 +28,22 @@ async function api(
   return { status: res.status, body: text === "" ? {} : JSON.parse(text) };
 }
 
+/** Longest a node whose id is taken may take to exit: a start of Deno plus one Redis round trip. */
+const DUPLICATE_EXIT_MS = 20_000;
+
+/** The exit status of `node` if it exits within `ms`, else `undefined` (it is left running). */
+async function exitWithin(node: TestNode, ms: number): Promise<Deno.CommandStatus | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([node.status, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function nodeStates(node: TestNode): Promise<Record<string, string>> {
   const { status, body } = await api(node, "GET", "/api/nodes");
   assert.equal(status, 200, JSON.stringify(body));
@@ -69,7 +85,19 @@ Deno.test({
         "a node whose id a live node holds exits 1 naming the id and address",
         async () => {
           const dup = await startNode({ env: env("node-1"), waitReady: false });
-          assert.equal((await dup.status).code, 1);
+          try {
+            // Bounded: a broken duplicate check must fail this step, not hang the suite.
+            const status = await exitWithin(dup, DUPLICATE_EXIT_MS);
+            assert.ok(
+              status !== undefined,
+              `the duplicate node still runs after ${DUPLICATE_EXIT_MS} ms: ${
+                JSON.stringify(dup.logs)
+              }`,
+            );
+            assert.equal(status.code, 1);
+          } finally {
+            await dup.stop("SIGKILL");
+          }
           const line = dup.logs.find((l) => l.event === "node_id_conflict");
           assert.ok(line, JSON.stringify(dup.logs));
           assert.match(String(line.message), /"node-1"/);

@@ -9,8 +9,18 @@ import { createMetrics } from "../../src/metrics.ts";
 import { createRedisClient } from "../../src/redis.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
-import { makeTestApp } from "../_helpers/app.ts";
-import { randomBody, randomCheckBody, randomString, Rng } from "../_helpers/fuzz.ts";
+import { redisCall } from "../../src/redis_call.ts";
+import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
+import {
+  attackAnswerProblem,
+  attackFetchRequest,
+  describeAttack,
+  randomAttackRequest,
+  randomBody,
+  randomCheckBody,
+  randomString,
+  Rng,
+} from "../_helpers/fuzz.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -64,6 +74,65 @@ Deno.test({
     } finally {
       await store.close();
       await client.close();
+    }
+  },
+});
+
+/** Attack requests per run: each kind (peek, admin call, check, batch) a quarter of them. */
+const ATTACK_CASES = 120;
+/** Longest a PING may wait between two requests: a script that runs a few ms never gets near. */
+const PING_DEADLINE_MS = 2000;
+/** A client blocked at 2 per hour, whose state no other client's request may change. */
+const VICTIM = { key: "victim", limit: 2, window_ms: 3_600_000 };
+const VICTIM_PEEK = `/check/victim?limit=${VICTIM.limit}&window_ms=${VICTIM.window_ms}`;
+
+Deno.test({
+  name:
+    `fuzz: issue 9 attack inputs on Redis: no 5xx but 503, Redis answers PING between requests, a blocked client stays blocked (seed ${SEED})`,
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const pinger = await createRedisClient(redis.url, { name: "fuzz-ping" });
+    const metrics = createMetrics({ nodeId: "fuzz", defaultMetrics: false });
+    // A deadline well under the stalls this suite guards against (seconds per request), so a
+    // request that stalls Redis comes back while Redis is still busy and the PING catches it.
+    const store = new ResilientStore({
+      inner: new RedisStore({ client }),
+      timeoutMs: 1000,
+      failureMode: "closed",
+      metrics,
+    });
+    const { app } = makeTestApp({ store, metrics });
+    const rng = new Rng(SEED ^ 0x0909_0909);
+    try {
+      for (const status of [200, 200, 429]) {
+        assert.equal((await app.request("/check", jsonRequest(VICTIM))).status, status);
+      }
+      const started = Date.now();
+      let n = 0;
+      for (; n < ATTACK_CASES && Date.now() - started < 60_000; n++) {
+        const attack = randomAttackRequest(rng, n, VICTIM.key);
+        const where = `seed ${SEED} case ${n} (${describeAttack(attack)})`;
+        const res = await app.fetch(attackFetchRequest(attack));
+        const problem = attackAnswerProblem(attack, res.status, await res.text());
+        assert.equal(problem, undefined, `${where}: ${problem}`);
+        const pong = await redisCall(pinger, ["PING"], PING_DEADLINE_MS).catch((e) => e);
+        assert.equal(pong, "PONG", `${where}: Redis did not answer PING: ${pong}`);
+        // Answered from Redis (429) or refused (503 while the breaker is open): never allowed.
+        const victim = await app.request(VICTIM_PEEK);
+        const seen = await victim.json();
+        assert.ok(
+          victim.status === 429 && seen.current_count === 2 || victim.status === 503,
+          `${where}: victim ${victim.status} ${JSON.stringify(seen)}`,
+        );
+      }
+      assert.ok(n >= 40, `only ${n} attack cases ran (seed ${SEED})`);
+    } finally {
+      await store.close();
+      // Not close(): it would wait for the replies of a script that may still be running.
+      client.destroy();
+      pinger.destroy();
     }
   },
 });

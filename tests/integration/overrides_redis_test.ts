@@ -6,6 +6,7 @@ import { createLogger } from "../../src/log.ts";
 import { OverridesFullError } from "../../src/overrides.ts";
 import { RedisOverrideStore } from "../../src/overrides_redis.ts";
 import { createRedisClient } from "../../src/redis.ts";
+import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
 
@@ -205,6 +206,55 @@ Deno.test({
       await store.close();
       client.destroy();
       await redis.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "an override PUT or DELETE through one node's API reaches another node by pub/sub alone (no poll)",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const clientA = await createRedisClient(redis.url);
+    const clientB = await createRedisClient(redis.url);
+    const eventsA = await RedisEvents.connect({ client: clientA, prefix: "rl" });
+    const eventsB = await RedisEvents.connect({ client: clientB, prefix: "rl" });
+    // Polling is off on both nodes: only an `override_changed` event can tell B to reload.
+    const storeA = new RedisOverrideStore({ client: clientA, events: eventsA, pollIntervalMs: 0 });
+    const storeB = new RedisOverrideStore({ client: clientB, events: eventsB, pollIntervalMs: 0 });
+    const silent = new RedisOverrideStore({ client: clientA, pollIntervalMs: 0 });
+    const nodeA = makeTestApp({ overrideStore: storeA, events: eventsA }).app;
+    const nodeB = makeTestApp({ overrideStore: storeB, events: eventsB }).app;
+    const limitOnB = async (key: string) => {
+      const res = await nodeB.request("/check", jsonRequest({ key, limit: 100 }));
+      return (await res.json()).limit;
+    };
+    try {
+      await Promise.all([storeA.start(), storeB.start(), silent.start()]);
+      // The control: a change nobody announces stays unseen on B, so the poll is really off.
+      await silent.set("unannounced", { limit: 9, windowMs: 1000 });
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(storeB.get("unannounced"), undefined);
+
+      const put = await nodeA.request(
+        "/api/limits/tenant%2F1",
+        jsonRequest({ limit: 3, window_ms: 60_000 }, { method: "PUT" }),
+      );
+      assert.equal(put.status, 200, await put.text());
+      await waitFor("the PUT to reach node B", () => storeB.get("tenant/1")?.limit === 3, 5000);
+      assert.equal(await limitOnB("tenant/1"), 3);
+      // B reloaded everything at the new version, the unannounced change included.
+      assert.equal(storeB.get("unannounced")?.limit, 9);
+
+      const del = await nodeA.request("/api/limits/tenant%2F1", { method: "DELETE" });
+      assert.equal(del.status, 200, await del.text());
+      await waitFor("the DELETE to reach node B", () => storeB.get("tenant/1") === undefined, 5000);
+      assert.equal(await limitOnB("tenant/1"), 100);
+    } finally {
+      await Promise.all([storeA.close(), storeB.close(), silent.close()]);
+      await Promise.all([eventsA.close(), eventsB.close()]);
+      await Promise.all([clientA.close(), clientB.close()]);
     }
   },
 });

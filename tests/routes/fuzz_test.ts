@@ -6,8 +6,18 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { makeTestApp } from "../_helpers/app.ts";
-import { randomBody, randomContentType, randomMethod, randomPath, Rng } from "../_helpers/fuzz.ts";
+import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
+import {
+  attackAnswerProblem,
+  attackFetchRequest,
+  describeAttack,
+  randomAttackRequest,
+  randomBody,
+  randomContentType,
+  randomMethod,
+  randomPath,
+  Rng,
+} from "../_helpers/fuzz.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 const CASES = 3000;
@@ -94,4 +104,39 @@ Deno.test(`fuzz: random bodies over real HTTP leave the server answering (seed $
   } finally {
     await server.shutdown();
   }
+});
+
+/** Attack requests per run: each kind (peek, admin call, check, batch) a quarter of them. */
+const ATTACK_CASES = 200;
+/** A client blocked at 2 per hour, whose state no other client's request may change. */
+const VICTIM = { key: "victim", limit: 2, window_ms: 3_600_000 };
+const VICTIM_PEEK = `/check/victim?limit=${VICTIM.limit}&window_ms=${VICTIM.window_ms}`;
+
+Deno.test(`fuzz: issue 9 attack inputs on the embedded store: no 5xx, a blocked client stays blocked (seed ${SEED})`, async () => {
+  const rng = new Rng(SEED ^ 0x0909_0909);
+  const { app } = makeTestApp();
+  for (const status of [200, 200, 429]) {
+    assert.equal((await app.request("/check", jsonRequest(VICTIM))).status, status);
+  }
+  const started = Date.now();
+  const kinds = new Map<string, number>();
+  let n = 0;
+  for (; n < ATTACK_CASES && Date.now() - started < TIME_BUDGET_MS; n++) {
+    const attack = randomAttackRequest(rng, n, VICTIM.key);
+    const where = `seed ${SEED} case ${n} (${describeAttack(attack)})`;
+    const res = await app.fetch(attackFetchRequest(attack));
+    const problem = attackAnswerProblem(attack, res.status, await res.text());
+    assert.equal(problem, undefined, `${where}: ${problem}`);
+    kinds.set(attack.kind, (kinds.get(attack.kind) ?? 0) + 1);
+    // No request of another client, nor a peek of the victim's own key, unblocks it.
+    const victim = await app.request(VICTIM_PEEK);
+    const seen = await victim.json();
+    // Answered from the store (429), or refused (503): never allowed.
+    assert.ok(
+      victim.status === 429 && seen.current_count === 2 || victim.status === 503,
+      `${where}: victim ${victim.status} ${JSON.stringify(seen)}`,
+    );
+  }
+  assert.equal((await app.request("/health")).status, 200);
+  assert.ok(n >= 40, `only ${n} attack cases ran within ${TIME_BUDGET_MS} ms: ${[...kinds]}`);
 });
