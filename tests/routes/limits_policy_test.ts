@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import type { Override } from "../../src/limiter/resolve.ts";
+import { ALGORITHMS } from "../../src/limiter/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
+import { Rng } from "../_helpers/fuzz.ts";
 
 /** Issue 9, item 1: 64 bytes asking the sliding log for a million entries. */
 const ATTACK = { key: "junk", limit: 1_000_000, cost: 1_000_000, window_ms: 1 };
@@ -199,4 +201,39 @@ Deno.test("GET /check/{key} refuses a peek above the policy", async () => {
     10_000,
   );
   assert.equal((await app.request("/check/k?limit=1000000&algorithm=gcra")).status, 200);
+});
+
+Deno.test("fuzz: seeded valid checks around the policy's edges are refused exactly when a value is above it", async () => {
+  const rng = new Rng(Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026));
+  const { app } = makeTestApp();
+  const limits = [1, 10_000, 10_001, 999_999, 1_000_000];
+  const windows = [1, 86_400_000, 86_400_001, 2_592_000_000];
+  const algorithms = [undefined, ...ALGORITHMS];
+  let refused = 0;
+  for (let n = 0; n < 400; n++) {
+    const algorithm = rng.pick(algorithms);
+    const body: Record<string, unknown> = { key: `k${n}` };
+    if (algorithm !== undefined) body.algorithm = algorithm;
+    if (rng.chance(0.6)) body.limit = rng.pick(limits);
+    if (rng.chance(0.6)) body.window_ms = rng.pick(windows);
+    if (rng.chance(0.6)) body.cost = rng.pick([0, ...limits]);
+    if (algorithm === "gcra" && rng.chance(0.5)) body.burst = rng.pick(limits);
+    if (algorithm === "token_bucket" && rng.chance(0.5)) body.refill_rate = rng.pick(limits);
+    // The oracle: only sliding_log (also the default algorithm) is bounded below the hard bounds.
+    const log = (algorithm ?? "sliding_log") === "sliding_log";
+    const over = log &&
+      ((body.limit as number ?? 0) > 10_000 || (body.window_ms as number ?? 0) > 86_400_000 ||
+        (body.cost as number ?? 0) > 10_000);
+    const res = await app.request("/check", jsonRequest(body));
+    const answer = await res.json();
+    const where = `case ${n}: ${JSON.stringify(body)} -> ${res.status} ${JSON.stringify(answer)}`;
+    if (over) {
+      refused++;
+      assert.equal(res.status, 400, where);
+      assert.equal(answer.error.code, "policy_violation", where);
+    } else {
+      assert.ok(res.status === 200 || res.status === 429, where);
+    }
+  }
+  assert.ok(refused > 20, `${refused} refused`);
 });
