@@ -91,8 +91,9 @@ interface Block {
  * its limits is known blocked, since the answer reports each limit's state. An allowed check of a
  * key forgets its blocks under that algorithm whatever their parameters (a token bucket checked
  * under a faster refill rate gains tokens for the time since its last check, so a denial learnt
- * under a slower rate can end early); on another node such a check is not seen, so do not mix
- * refill rates (or limits, for a token bucket) on one key with the cache on.
+ * under a slower rate can end early); on another node such a check is not seen, and the key
+ * expires once full at the last counted check's rate, so do not mix refill rates (or limits) on
+ * one token-bucket key with the cache on.
  * Answers from memory equal the store's, field for field, for a key checked under one window;
  * checks of one key under several windows prune each other's log in the store, which a remembered
  * block cannot see, so do not mix windows on one key with the cache on.

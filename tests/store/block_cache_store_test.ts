@@ -364,7 +364,7 @@ Deno.test("BlockCacheStore over MemoryStore passes the shared sliding-log cases"
 /** Runs one random workload through a bare store and a cached one; returns the cache's hits. */
 async function compareWorkload(
   algorithm: Algorithm,
-  params: Record<string, { limit: number; windowMs: number }[]>,
+  params: Record<string, Pick<LimitRequest, "limit" | "windowMs" | "burst" | "refillRate">[]>,
   compare: (expected: CheckOutcome, actual: CheckOutcome, where: string) => void,
 ): Promise<number> {
   // Two embedded stores see the same requests at the same times; one sits behind the cache.
@@ -504,4 +504,16 @@ Deno.test("BlockCacheStore answers from memory for exactly the algorithms it can
     assert.equal(store.hits === 1, expected[algorithm], `${algorithm}: ${store.hits} hits`);
     await store.close();
   }
+});
+
+Deno.test("BlockCacheStore never changes a gcra decision when a key is checked under several bursts", async () => {
+  // A gcra key holds one time (TAT) that every allowed check moves later, whatever the burst, and
+  // expires at it: a denial under one burst cannot end early. (A token bucket checked under several
+  // refill rates can: its key expires when full at the last writer's rate; see the README.)
+  const set = [1, 3, 10].map((burst) => ({ limit: 10, windowMs: 1000, burst }));
+  const hits = await compareWorkload("gcra", { b: set }, (expected, actual, where) => {
+    assert.equal(actual.allowed, expected.allowed, where);
+    assert.equal(actual.deniedIndex, expected.deniedIndex, where);
+  });
+  assert.ok(hits > 100, `the cache answered ${hits} gcra checks`);
 });
