@@ -78,12 +78,23 @@ export function findPolicyViolation(
   algorithm: Algorithm,
   policy: LimitsPolicy,
 ): PolicyViolation | undefined {
+  // Plain comparisons, no allocation unless violated: this runs on every check.
   const max = policy[algorithm];
-  const over = (field: PolicyField, value: number | undefined, bound: number) =>
-    value !== undefined && value > bound ? { field, value, algorithm, max: bound } : undefined;
-  return over("limit", requested.limit, max.limit) ??
-    over("window_ms", requested.windowMs, max.windowMs) ??
-    over("burst", requested.burst, max.limit) ??
-    over("refill_rate", requested.refillRate, max.limit) ??
-    over("cost", requested.cost, max.cost);
+  const { limit, windowMs, burst, refillRate, cost } = requested;
+  if (limit !== undefined && limit > max.limit) {
+    return { field: "limit", value: limit, algorithm, max: max.limit };
+  }
+  if (windowMs !== undefined && windowMs > max.windowMs) {
+    return { field: "window_ms", value: windowMs, algorithm, max: max.windowMs };
+  }
+  if (burst !== undefined && burst > max.limit) {
+    return { field: "burst", value: burst, algorithm, max: max.limit };
+  }
+  if (refillRate !== undefined && refillRate > max.limit) {
+    return { field: "refill_rate", value: refillRate, algorithm, max: max.limit };
+  }
+  if (cost !== undefined && cost > max.cost) {
+    return { field: "cost", value: cost, algorithm, max: max.cost };
+  }
+  return undefined;
 }
