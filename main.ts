@@ -202,6 +202,7 @@ async function main(args: string[]): Promise<number> {
           store: store.kind,
           default_limit: config.defaultLimit,
           default_window_ms: config.defaultWindowMs,
+          limits_policy: config.limitsPolicy,
         });
       },
     }, app.fetch);

@@ -121,6 +121,8 @@ const node = (name: string, dir: string): Subject => ({
       RATELIMITER_LISTEN_HOST: "127.0.0.1",
       RATELIMITER_NODE_HOST: "127.0.0.1",
       RATELIMITER_LOG_LEVEL: "warn",
+      // The loads use limit 1,000,000 (never denied), above the default sliding-log policy.
+      RATELIMITER_MAX_LIMIT: "1000000",
       ...(values.cache === undefined
         ? {}
         : { RATELIMITER_BLOCK_CACHE: String(values.cache === "on") }),

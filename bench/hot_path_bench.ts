@@ -18,7 +18,8 @@ import { Deadlines } from "../src/store/deadlines.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { Store } from "../src/store/types.ts";
 
-const config = parseConfig({}, { hostname: "bench" });
+// The body's limit 1,000,000 is above the default sliding-log policy.
+const config = parseConfig({ RATELIMITER_MAX_LIMIT: "1000000" }, { hostname: "bench" });
 const body = JSON.stringify({ key: "user:12345", limit: 1_000_000, window_ms: 60_000 });
 const decision = { allowed: true, count: 1, remaining: 99, retryAfterMs: 0, resetAfterMs: 60_000 };
 const outcome: CheckOutcome = { allowed: true, decisions: [decision], deniedIndex: -1 };

@@ -114,7 +114,7 @@ export function createApp(deps: AppDeps): Hono {
     maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
   }));
 
-  const checkOptions = { store, metrics, overrides, defaults };
+  const checkOptions = { store, metrics, overrides, defaults, policy: config.limitsPolicy };
   const handleCheck = createCheckHandler(checkOptions);
   app.route("/", createCheckRoutes(checkOptions));
   app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));

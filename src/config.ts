@@ -1,5 +1,12 @@
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import {
+  DEFAULT_LIMITS_POLICY,
+  type LimitsPolicy,
+  MAX_LIMIT,
+  MAX_WINDOW_MS,
+  type PolicyMaxima,
+} from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
@@ -49,6 +56,12 @@ export interface Config {
   bodyTimeoutMs: number;
   /** Whether a node answers keys Redis has blocked from memory until they unblock. */
   blockCache: boolean;
+  /**
+   * Largest `limit`, `window_ms` and `cost` a client may ask for, per algorithm
+   * (`RATELIMITER_MAX_LIMIT`, `RATELIMITER_MAX_WINDOW_MS`, `RATELIMITER_MAX_COST`). Overrides and
+   * the defaults above are the operator's own and may exceed it.
+   */
+  limitsPolicy: LimitsPolicy;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -141,7 +154,59 @@ function redisUrl() {
   });
 }
 
-const DAY_MS = 86_400_000;
+/**
+ * A per-algorithm maximum: one integer in `[1, max]` for every algorithm, or a comma-separated
+ * list of an optional such integer (for the algorithms not named) and `algorithm=integer` items,
+ * e.g. `1000000,sliding_log=10000`. Algorithms named nowhere keep their value in `fallback`.
+ */
+function perAlgorithm(max: number, fallback: (algorithm: Algorithm) => number) {
+  const expected = `an integer from 1 to ${max} or a list like "${max},sliding_log=10000"`;
+  return z.string().optional().transform((raw, ctx): Record<Algorithm, number> => {
+    const values = Object.fromEntries(ALGORITHMS.map((a) => [a, fallback(a)])) as Record<
+      Algorithm,
+      number
+    >;
+    if (raw === undefined || raw.trim() === "") return values;
+    const fail = (message: string) => {
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    };
+    const named = new Map<Algorithm, number>();
+    let all: number | undefined;
+    for (const item of raw.split(",")) {
+      const eq = item.indexOf("=");
+      const name = eq === -1 ? undefined : item.slice(0, eq);
+      const text = item.slice(eq + 1).trim();
+      const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+      if (!Number.isSafeInteger(value) || value < 1 || value > max) {
+        return fail(`expected ${expected}, received ${describe(raw)}`);
+      }
+      if (name === undefined) {
+        if (all !== undefined) {
+          return fail(
+            `expected at most one value without an algorithm, received ${describe(raw)}`,
+          );
+        }
+        all = value;
+        continue;
+      }
+      const algorithm = name.trim().toLowerCase() as Algorithm;
+      if (!(ALGORITHMS as readonly string[]).includes(algorithm)) {
+        return fail(
+          `expected one of ${ALGORITHMS.join(", ")} before "=", received ${describe(item.trim())}`,
+        );
+      }
+      if (named.has(algorithm)) {
+        return fail(`expected each algorithm at most once, received ${describe(raw)}`);
+      }
+      named.set(algorithm, value);
+    }
+    for (const algorithm of ALGORITHMS) {
+      values[algorithm] = named.get(algorithm) ?? all ?? values[algorithm];
+    }
+    return values;
+  });
+}
 
 /** The zod schema over the raw environment; keys are the variable names without the prefix. */
 const envSchema = z.object({
@@ -150,8 +215,8 @@ const envSchema = z.object({
   NODE_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
   NODE_PORT: int(1, 65535, 8000),
   LISTEN_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
-  DEFAULT_LIMIT: int(1, 1_000_000, 100),
-  DEFAULT_WINDOW_MS: int(1, 30 * DAY_MS, 60_000),
+  DEFAULT_LIMIT: int(1, MAX_LIMIT, 100),
+  DEFAULT_WINDOW_MS: int(1, MAX_WINDOW_MS, 60_000),
   DEFAULT_ALGORITHM: oneOf(ALGORITHMS, "sliding_log"),
   NODE_TTL_SECONDS: int(1, 86_400, 30),
   NODE_HEARTBEAT_SECONDS: int(1, 86_400, 10),
@@ -165,6 +230,9 @@ const envSchema = z.object({
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
   BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
   BLOCK_CACHE: bool(true),
+  MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
+  MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
+  MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
 });
 
 /** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
@@ -229,6 +297,12 @@ export function parseConfig(
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
     blockCache: e.BLOCK_CACHE,
+    limitsPolicy: Object.fromEntries(
+      ALGORITHMS.map((a): [Algorithm, PolicyMaxima] => [
+        a,
+        { limit: e.MAX_LIMIT[a], windowMs: e.MAX_WINDOW_MS[a], cost: e.MAX_COST[a] },
+      ]),
+    ) as Record<Algorithm, PolicyMaxima>,
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "../src/config.ts";
+import { DEFAULT_LIMITS_POLICY } from "../src/limiter/limits_policy.ts";
 import { ALGORITHMS } from "../src/limiter/types.ts";
 
 Deno.test("parseConfig() applies the documented defaults", () => {
@@ -26,6 +27,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     bodyTimeoutMs: 10_000,
 
     blockCache: true,
+    limitsPolicy: DEFAULT_LIMITS_POLICY,
   });
 });
 
@@ -141,4 +143,67 @@ Deno.test("CONFIG_ENV_VARS lists every variable parseConfig() reads, prefixed", 
   })();
   assert.ok(error instanceof ConfigError);
   for (const name of CONFIG_ENV_VARS) assert.match(error.message, new RegExp(`"${name}"`));
+});
+
+Deno.test("parseConfig() defaults the limits policy to 10,000 over a day for sliding_log only", () => {
+  const { limitsPolicy } = parseConfig({});
+  assert.deepEqual(limitsPolicy.sliding_log, { limit: 10_000, windowMs: 86_400_000, cost: 10_000 });
+  for (const algorithm of ALGORITHMS.filter((a) => a !== "sliding_log")) {
+    assert.deepEqual(limitsPolicy[algorithm], {
+      limit: 1_000_000,
+      windowMs: 30 * 86_400_000,
+      cost: 1_000_000,
+    });
+  }
+});
+
+Deno.test("parseConfig() reads the limits policy as one value or a default then per algorithm", () => {
+  const { limitsPolicy } = parseConfig({
+    RATELIMITER_MAX_LIMIT: "500000",
+    RATELIMITER_MAX_WINDOW_MS: " 3600000, sliding_log = 60000 ,GCRA=7200000",
+    RATELIMITER_MAX_COST: "sliding_log=100",
+  });
+  // One value applies to every algorithm, sliding_log included.
+  for (const algorithm of ALGORITHMS) assert.equal(limitsPolicy[algorithm].limit, 500_000);
+  assert.equal(limitsPolicy.sliding_log.windowMs, 60_000);
+  assert.equal(limitsPolicy.gcra.windowMs, 7_200_000);
+  assert.equal(limitsPolicy.fixed_window.windowMs, 3_600_000);
+  // Algorithms a list does not name, with no value for all, keep their defaults.
+  assert.equal(limitsPolicy.sliding_log.cost, 100);
+  assert.equal(limitsPolicy.token_bucket.cost, 1_000_000);
+});
+
+Deno.test("parseConfig() rejects a bad limits policy, naming the variable and the value", () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [
+      { RATELIMITER_MAX_LIMIT: "0" },
+      /Cannot parse "RATELIMITER_MAX_LIMIT": expected an integer from 1 to 1000000 or a list like "1000000,sliding_log=10000", received "0"/,
+    ],
+    [
+      { RATELIMITER_MAX_COST: "1000001" },
+      /Cannot parse "RATELIMITER_MAX_COST": expected an integer from 1 to 1000000/,
+    ],
+    [
+      { RATELIMITER_MAX_WINDOW_MS: "2592000001" },
+      /Cannot parse "RATELIMITER_MAX_WINDOW_MS": expected an integer from 1 to 2592000000/,
+    ],
+    [
+      { RATELIMITER_MAX_LIMIT: "10,leaky=5" },
+      /Cannot parse "RATELIMITER_MAX_LIMIT": expected one of sliding_log, .* before "=", received "leaky=5"/,
+    ],
+    [
+      { RATELIMITER_MAX_LIMIT: "gcra=5,gcra=6" },
+      /expected each algorithm at most once, received "gcra=5,gcra=6"/,
+    ],
+    [{ RATELIMITER_MAX_LIMIT: "5,6" }, /expected at most one value without an algorithm/],
+    [{ RATELIMITER_MAX_LIMIT: "gcra=5=6" }, /expected an integer from 1 to 1000000/],
+    [{ RATELIMITER_MAX_LIMIT: "5," }, /expected an integer from 1 to 1000000/],
+  ];
+  for (const [env, expected] of cases) {
+    assert.throws(() => parseConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, expected);
+      return true;
+    });
+  }
 });

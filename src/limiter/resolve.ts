@@ -1,3 +1,9 @@
+import {
+  findPolicyViolation,
+  type LimitsPolicy,
+  type PolicyViolation,
+  type RequestedValues,
+} from "./limits_policy.ts";
 import type { Algorithm, LimitRequest } from "./types.ts";
 
 /** An operator's per-key limit, stored in the shared store; it beats the client's values. */
@@ -51,7 +57,47 @@ export function resolveLimit(
   defaults: LimitDefaults,
   overrides: OverrideLookup,
 ): LimitRequest {
+  return resolve(input, defaults, overrides.get(input.key));
+}
+
+/** A resolved limit and the first value the client asked for above the limits policy. */
+export interface ResolvedLimit {
+  request: LimitRequest;
+  /** Set when the request must be refused (400) without deciding anything. */
+  violation: PolicyViolation | undefined;
+}
+
+/**
+ * Resolves one request as {@linkcode resolveLimit} does, then checks the values the client chose
+ * against `policy`, under the algorithm that will decide. Under an override only the cost is the
+ * client's; without one, the limit, window, burst and refill rate the request names are too.
+ * Values left to the defaults are the operator's, so the policy does not apply to them.
+ */
+export function resolveLimitWithin(
+  input: LimitInput,
+  defaults: LimitDefaults,
+  overrides: OverrideLookup,
+  policy: LimitsPolicy,
+): ResolvedLimit {
   const override = overrides.get(input.key);
+  const request = resolve(input, defaults, override);
+  const requested: RequestedValues = override === undefined
+    ? {
+      limit: input.limit,
+      windowMs: input.windowMs,
+      cost: input.cost,
+      burst: request.burst,
+      refillRate: request.refillRate,
+    }
+    : { cost: input.cost };
+  return { request, violation: findPolicyViolation(requested, request.algorithm, policy) };
+}
+
+function resolve(
+  input: LimitInput,
+  defaults: LimitDefaults,
+  override: Override | undefined,
+): LimitRequest {
   const source = override === undefined ? input : override;
   const request: LimitRequest = {
     key: input.key,

@@ -6,6 +6,7 @@ import {
   type Decision,
   type LimitRequest,
 } from "../limiter/types.ts";
+import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import type { LimitDefaults, OverrideLookup } from "../limiter/resolve.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Store } from "../store/types.ts";
@@ -39,6 +40,8 @@ export interface CheckRoutesOptions {
   metrics: Metrics;
   defaults: LimitDefaults;
   overrides: OverrideLookup;
+  /** Largest values a client may ask for (a request above it is a 400 `policy_violation`). */
+  policy: LimitsPolicy;
   /** Monotonic-enough time source for durations, in ms. @default {performance.now} */
   clock?: Clock;
 }
@@ -194,7 +197,7 @@ export function checkResponse(
 export function createCheckHandler(
   options: CheckRoutesOptions,
 ): (request: Request, bodyTimeoutMs: number) => Promise<Response> {
-  const { defaults, overrides } = options;
+  const { defaults, overrides, policy } = options;
   const decide = createDecide(options);
   return async (request, bodyTimeoutMs) => {
     const raw = await readJsonRequest(request, {
@@ -203,7 +206,7 @@ export function createCheckHandler(
     });
     const body = fastCheckBody(raw) ?? parseWith(checkBodySchema, raw);
     const issues: ValidationIssue[] = [];
-    const requests = resolveCheck(body, defaults, overrides, issues);
+    const requests = resolveCheck(body, defaults, overrides, policy, issues);
     throwIssues(issues);
     return await decide(requests, body.limits !== undefined);
   };
@@ -227,7 +230,7 @@ function createDecide(
 
 /** Routes of `POST /check`, `GET /check/{key}` (peek) and `POST /check/batch`. */
 export function createCheckRoutes(options: CheckRoutesOptions): Hono {
-  const { store, metrics, defaults, overrides } = options;
+  const { store, metrics, defaults, overrides, policy } = options;
   const now = options.clock ?? (() => performance.now());
   const app = new Hono();
 
@@ -247,7 +250,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     );
     const issues: ValidationIssue[] = [];
     const groups = body.checks.map((check, i) =>
-      resolveCheck(check, defaults, overrides, issues, ["checks", i])
+      resolveCheck(check, defaults, overrides, policy, issues, ["checks", i])
     );
     throwIssues(issues);
     const started = now();
@@ -269,7 +272,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
     const query = parseWith(peekQuerySchema, queryObject(c.req.url), "query");
     const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
     const issues: ValidationIssue[] = [];
-    const requests = resolveCheck(body, defaults, overrides, issues);
+    const requests = resolveCheck(body, defaults, overrides, policy, issues);
     throwIssues(issues, "request");
     return await decide(requests, false);
   });

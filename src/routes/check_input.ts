@@ -7,15 +7,23 @@
  */
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
-import { type LimitDefaults, type OverrideLookup, resolveLimit } from "../limiter/resolve.ts";
+import {
+  type LimitsPolicy,
+  MAX_LIMIT,
+  MAX_WINDOW_MS,
+  type PolicyViolation,
+} from "../limiter/limits_policy.ts";
+import {
+  type LimitDefaults,
+  type LimitInput,
+  type OverrideLookup,
+  resolveLimitWithin,
+} from "../limiter/resolve.ts";
 import { ALGORITHMS, type LimitRequest } from "../limiter/types.ts";
 import { slotTag } from "../store/keys.ts";
 import { keyProblem, type ValidationIssue } from "./validate.ts";
 
-/** Largest `limit` (and `cost`, `burst`, `refill_rate`) a request may ask for. */
-export const MAX_LIMIT = 1_000_000;
-/** Longest `window_ms` a request may ask for: 30 days. */
-export const MAX_WINDOW_MS = 30 * 86_400_000;
+export { MAX_LIMIT, MAX_WINDOW_MS };
 /** Most limits one multi-limit check may carry. */
 export const MAX_LIMITS_PER_CHECK = 16;
 /** Most checks one batch may carry. */
@@ -199,18 +207,25 @@ function toInput(fields: LimitFields) {
  * Resolves a check body into the limits to decide together, collecting into `issues` (with paths
  * under `at`) what only the resolved limits can show: keys of one multi-limit check on different
  * Redis Cluster slots, and one (key, algorithm) pair twice.
+ *
+ * Throws the 400 `policy_violation` at the first value the client asked for above `policy` (see
+ * {@linkcode resolveLimitWithin}), before anything is decided.
  */
 export function resolveCheck(
   body: CheckBody,
   defaults: LimitDefaults,
   overrides: OverrideLookup,
+  policy: LimitsPolicy,
   issues: ValidationIssue[],
   at: (string | number)[] = [],
 ): LimitRequest[] {
-  if (body.limits === undefined) {
-    return [resolveLimit(toInput({ ...body, key: body.key! }), defaults, overrides)];
-  }
-  const requests = body.limits.map((item) => resolveLimit(toInput(item), defaults, overrides));
+  const within = (input: LimitInput, path: (string | number)[]): LimitRequest => {
+    const { request, violation } = resolveLimitWithin(input, defaults, overrides, policy);
+    if (violation !== undefined) throw policyError(violation, [...path, violation.field]);
+    return request;
+  };
+  if (body.limits === undefined) return [within(toInput({ ...body, key: body.key! }), at)];
+  const requests = body.limits.map((item, i) => within(toInput(item), [...at, "limits", i]));
   const first = requests[0]!;
   const tag = slotTag(first.key);
   const seen = new Map<string, number>();
@@ -238,6 +253,18 @@ export function resolveCheck(
     }
   });
   return requests;
+}
+
+/** The 400 answer to a value above the limits policy, at `path` of the request. */
+function policyError(violation: PolicyViolation, path: (string | number)[]): ApiError {
+  const at = path.join(".");
+  return new ApiError(
+    400,
+    "policy_violation",
+    `Not allowed by the limits policy: "${at}" is ${violation.value}, above the maximum of ` +
+      `${violation.max} for ${violation.algorithm}`,
+    { details: [{ path: at, ...violation }] },
+  );
 }
 
 /** Throws the 400 `invalid_request` listing `issues`, if there are any. */

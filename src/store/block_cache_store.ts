@@ -7,14 +7,21 @@
  */
 import type { Clock } from "../clock.ts";
 import type { ClusterEvents } from "../events.ts";
-import type { Algorithm, CheckOutcome, Decision, LimitRequest } from "../limiter/types.ts";
+import {
+  type Algorithm,
+  algorithmParam,
+  type CheckOutcome,
+  type Decision,
+  type LimitRequest,
+} from "../limiter/types.ts";
 import type { CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
 /**
  * Algorithms whose denials may be cached. An algorithm belongs here only if its `retryAfterMs` is
- * the earliest time the same request could fit, and any further consumption of the key (by any
- * node, under any parameters) can only move that time later. The sliding log qualifies: a denial
- * ends when enough of the oldest entries expire, and new entries are always newer.
+ * the earliest time the same request could fit, and any further consumption of the key under the
+ * same parameters (by any node) can only move that time later. The sliding log qualifies: a denial
+ * ends when enough of the oldest entries expire, and new entries are always newer. The sliding
+ * window (an estimate) is left out: the cache makes no claim about it.
  */
 export const BLOCK_CACHE_ALGORITHMS: readonly Algorithm[] = [
   "sliding_log",
@@ -49,6 +56,8 @@ interface Block {
   readonly algorithm: Algorithm;
   readonly limit: number;
   readonly windowMs: number;
+  /** `burst` for gcra, `refillRate` for token_bucket, 0 otherwise (see `algorithmParam`). */
+  readonly param: number;
   /** The cost denied (1 for a peek); the block answers requests of this cost only. */
   readonly cost: number;
   /** The block certainly holds while the clock is below this. */
@@ -75,10 +84,16 @@ interface Block {
  * this node seeing an error, remembered blocks outlive it by at most their remaining time. Any
  * failed or degraded store call forgets everything.
  *
- * A block answers later requests of the same key, algorithm, limit, window and cost (a peek counts
- * as cost 1). A larger cost would be denied too, but its retry time is later than the block
- * knows, so it goes to the store for an exact answer. A multi-limit check is answered from memory
- * only when every one of its limits is known blocked, since the answer reports each limit's state.
+ * A block answers later requests of the same key, algorithm, limit, window, burst or refill rate,
+ * and cost (a peek counts as cost 1): a denial under burst 1 says nothing of burst 10. A larger
+ * cost would be denied too, but its retry time is later than the block knows, so it goes to the
+ * store for an exact answer. A multi-limit check is answered from memory only when every one of
+ * its limits is known blocked, since the answer reports each limit's state. An allowed check of a
+ * key forgets its blocks under that algorithm whatever their parameters (a token bucket checked
+ * under a faster refill rate gains tokens for the time since its last check, so a denial learnt
+ * under a slower rate can end early); on another node such a check is not seen, and the key
+ * expires once full at the last counted check's rate, so do not mix refill rates (or limits) on
+ * one token-bucket key with the cache on.
  * Answers from memory equal the store's, field for field, for a key checked under one window;
  * checks of one key under several windows prune each other's log in the store, which a remembered
  * block cannot see, so do not mix windows on one key with the cache on.
@@ -205,7 +220,8 @@ export class BlockCacheStore implements Store {
     for (const block of blocks) {
       if (
         block.algorithm === request.algorithm && block.limit === request.limit &&
-        block.windowMs === request.windowMs && block.cost === need && now < block.until
+        block.windowMs === request.windowMs && block.param === algorithmParam(request) &&
+        block.cost === need && now < block.until
       ) {
         return block;
       }
@@ -231,7 +247,8 @@ export class BlockCacheStore implements Store {
       const decision = outcome.decisions[i];
       if (decision === undefined || !this.#algorithms.has(request.algorithm)) continue;
       if (decision.allowed) {
-        // The count moved, or a remembered block no longer holds (reset elsewhere): drop them.
+        // The count moved (under these or other parameters), or a remembered block no longer
+        // holds (reset elsewhere): drop them.
         if (this.#blocks.has(request.key)) this.#forget(request);
         continue;
       }
@@ -247,6 +264,7 @@ export class BlockCacheStore implements Store {
         algorithm: request.algorithm,
         limit: request.limit,
         windowMs: request.windowMs,
+        param: algorithmParam(request),
         cost: need,
         until,
         retryAt: ended + decision.retryAfterMs,
@@ -259,10 +277,7 @@ export class BlockCacheStore implements Store {
 
   #forget(request: LimitRequest): void {
     const blocks = this.#blocks.get(request.key)!;
-    const kept = blocks.filter((b) =>
-      !(b.algorithm === request.algorithm && b.limit === request.limit &&
-        b.windowMs === request.windowMs)
-    );
+    const kept = blocks.filter((b) => b.algorithm !== request.algorithm);
     if (kept.length === 0) this.#blocks.delete(request.key);
     else this.#blocks.set(request.key, kept);
   }
@@ -276,7 +291,7 @@ export class BlockCacheStore implements Store {
     }
     const same = blocks.findIndex((b) =>
       b.algorithm === block.algorithm && b.limit === block.limit &&
-      b.windowMs === block.windowMs && b.cost === block.cost
+      b.windowMs === block.windowMs && b.param === block.param && b.cost === block.cost
     );
     if (same >= 0) {
       blocks[same] = block;

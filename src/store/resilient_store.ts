@@ -111,7 +111,8 @@ function classify(error: StoreUnavailableError): StoreFailureKind {
  *   `remaining` = limit − cost), nothing counted, marked `degraded: "open"`;
  * - `closed`: a {@linkcode StoreUnavailableError} (503);
  * - `local`: decided by an in-process {@linkcode MemoryStore} on the same algorithm with the limit
- *   cut to `ceil(limit / liveNodes())`, marked `degraded: "local"`.
+ *   cut to `ceil(limit / liveNodes())` (an explicit `burst` or `refillRate` likewise), marked
+ *   `degraded: "local"`.
  *
  * Management calls (`reset`, `listCounters`, `countCounters`) throw a
  * {@linkcode StoreUnavailableError} when the store cannot answer. A call that timed out may still
@@ -313,9 +314,7 @@ export class ResilientStore implements Store {
       }));
     }
     const share = this.#liveNodeCount();
-    const scaled = groups.map((group) =>
-      group.map((r) => ({ ...r, limit: Math.ceil(r.limit / share) }))
-    );
+    const scaled = groups.map((group) => group.map((r) => localShare(r, share)));
     const outcomes = await this.#local!.checkMany(scaled);
     return outcomes.map((outcome) => ({ ...outcome, degraded: "local" as const }));
   }
@@ -388,4 +387,17 @@ export class ResilientStore implements Store {
       if (!this.#closed) this.#breaker.probeFailed(messageOf(error));
     }
   }
+}
+
+/**
+ * This node's share of a limit in the `local` mode: `limit`, and an explicit gcra `burst` or
+ * token_bucket `refillRate`, each divided by the live nodes (rounded up, at least 1), so the nodes
+ * together allow about what the shared store would. Unset ones default to the divided limit.
+ */
+function localShare(request: LimitRequest, nodes: number): LimitRequest {
+  const share = (n: number) => Math.max(1, Math.ceil(n / nodes));
+  const scaled: LimitRequest = { ...request, limit: share(request.limit) };
+  if (request.burst !== undefined) scaled.burst = share(request.burst);
+  if (request.refillRate !== undefined) scaled.refillRate = share(request.refillRate);
+  return scaled;
 }

@@ -30,7 +30,12 @@ Deno.test({
     await using redis = await startRedis();
     // These tests are about atomicity, not outages: a generous store deadline keeps a loaded
     // machine from tripping the breaker and answering in the (inexact) open failure mode.
-    const env = { RATELIMITER_REDIS_URL: redis.url, RATELIMITER_STORE_TIMEOUT_MS: "5000" };
+    // The ~30-day window (see above) is past the default sliding-log policy of one day.
+    const env = {
+      RATELIMITER_REDIS_URL: redis.url,
+      RATELIMITER_STORE_TIMEOUT_MS: "5000",
+      RATELIMITER_MAX_WINDOW_MS: "2592000000",
+    };
     const nodes = await Promise.all([startNode({ env }), startNode({ env }), startNode({ env })]);
     const urls = nodes.map((n) => n.url);
     const window = windowAwayFromBoundary();

@@ -87,3 +87,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "BlockCacheStore on Redis leaves a gcra burst it has not seen denied to Redis (issue 9 item 10)",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const store = new BlockCacheStore({
+      inner: new RedisStore({ client }),
+      events: new LocalEvents(),
+    });
+    try {
+      const narrow: LimitRequest = { ...req("g", 10, 60_000), algorithm: "gcra", burst: 1 };
+      assert.equal((await store.check([narrow])).allowed, true);
+      assert.equal((await store.check([narrow])).allowed, false);
+      assert.equal((await store.check([narrow])).allowed, false);
+      assert.equal(store.hits, 1, "the burst-1 denial is answered from memory");
+      const before = await evalshaCalls(redis);
+      // One cell in use of 10: Redis allows it, so the cache must not answer it.
+      const wide = await store.check([{ ...narrow, burst: 10 }]);
+      assert.equal(wide.allowed, true);
+      assert.equal(await evalshaCalls(redis), before + 1, "decided by Redis");
+    } finally {
+      await store.close();
+      await client.close();
+    }
+  },
+});

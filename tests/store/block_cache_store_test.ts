@@ -3,6 +3,7 @@ import { createManualClock, type ManualClock } from "../../src/clock.ts";
 import { LocalEvents } from "../../src/events.ts";
 import {
   type Algorithm,
+  ALGORITHMS,
   type CheckOutcome,
   combineDecisions,
   type Decision,
@@ -363,7 +364,7 @@ Deno.test("BlockCacheStore over MemoryStore passes the shared sliding-log cases"
 /** Runs one random workload through a bare store and a cached one; returns the cache's hits. */
 async function compareWorkload(
   algorithm: Algorithm,
-  params: Record<string, { limit: number; windowMs: number }[]>,
+  params: Record<string, Pick<LimitRequest, "limit" | "windowMs" | "burst" | "refillRate">[]>,
   compare: (expected: CheckOutcome, actual: CheckOutcome, where: string) => void,
 ): Promise<number> {
   // Two embedded stores see the same requests at the same times; one sits behind the cache.
@@ -427,4 +428,92 @@ Deno.test("BlockCacheStore never changes a decision when a key is checked under 
     );
     assert.ok(hits > 500, `the cache answered ${hits} ${algorithm} checks`);
   }
+});
+
+/** A cache over a real embedded store on a manual clock. */
+function overMemory(algorithms?: readonly Algorithm[]) {
+  const clock = createManualClock(1_750_000_000_000);
+  const store = new BlockCacheStore({
+    inner: new MemoryStore({ clock, sweepIntervalMs: 0 }),
+    events: new LocalEvents(),
+    clock,
+    ...(algorithms === undefined ? {} : { algorithms }),
+  });
+  return { clock, store };
+}
+
+Deno.test("BlockCacheStore does not answer a gcra burst from a denial under another burst", async () => {
+  const { store } = overMemory();
+  const gcra = req("k", { algorithm: "gcra", limit: 10, windowMs: 60_000, burst: 1 });
+  assert.equal((await store.check([gcra])).allowed, true);
+  assert.equal((await store.check([gcra])).allowed, false);
+  assert.equal((await store.check([gcra])).allowed, false);
+  assert.equal(store.hits, 1, "the burst-1 denial is remembered");
+  // Under burst 10 the store allows: 1 cell in use of 10.
+  const wide = await store.check([{ ...gcra, burst: 10 }]);
+  assert.equal(wide.allowed, true);
+  assert.equal(store.hits, 1, "decided by the store");
+  await store.close();
+});
+
+Deno.test("BlockCacheStore does not answer a token_bucket refill rate from a denial under another", async () => {
+  const { clock, store } = overMemory();
+  const slow = req("k", { algorithm: "token_bucket", limit: 2, windowMs: 60_000, refillRate: 1 });
+  await store.check([{ ...slow, cost: 2 }]);
+  assert.equal((await store.check([slow])).allowed, false);
+  clock.advance(1000);
+  // At 600 tokens a minute, 1 s refilled 10 tokens (capped at 2); at 1 a minute, none.
+  const fast = await store.check([{ ...slow, refillRate: 600 }]);
+  assert.equal(fast.allowed, true);
+  assert.equal(store.hits, 0);
+  await store.close();
+});
+
+Deno.test("BlockCacheStore forgets a key's blocks when a check under other parameters is allowed", async () => {
+  // A token bucket checked under a faster rate gains tokens for the time since its last check, so
+  // a denial learnt under the slow rate can end early: the allowed check must drop it.
+  const { clock, store } = overMemory();
+  const slow = req("k", { algorithm: "token_bucket", limit: 1, windowMs: 1000 });
+  assert.equal((await store.check([slow])).allowed, true);
+  assert.equal((await store.check([slow])).allowed, false);
+  clock.advance(100);
+  // Limit 20 per second: 100 ms refilled 2 tokens.
+  assert.equal((await store.check([{ ...slow, limit: 20 }])).allowed, true);
+  const again = await store.check([slow]);
+  assert.equal(again.allowed, true, "the store has a token for it");
+  assert.equal(store.hits, 0);
+  await store.close();
+});
+
+Deno.test("BlockCacheStore answers from memory for exactly the algorithms it can vouch for", async () => {
+  // Pins BLOCK_CACHE_ALGORITHMS by behaviour: sliding_window's weighted estimate is not among the
+  // algorithms whose denial the cache may repeat, so its checks always reach the store.
+  const expected: Record<Algorithm, boolean> = {
+    sliding_log: true,
+    sliding_window: false,
+    fixed_window: true,
+    token_bucket: true,
+    gcra: true,
+  };
+  for (const algorithm of ALGORITHMS) {
+    const { store } = overMemory();
+    const request = req("k", { algorithm, limit: 1, windowMs: 60_000 });
+    await store.check([request]);
+    assert.equal((await store.check([request])).allowed, false, algorithm);
+    assert.equal((await store.check([request])).allowed, false, algorithm);
+    assert.equal(store.hits === 1, expected[algorithm], `${algorithm}: ${store.hits} hits`);
+    await store.close();
+  }
+});
+
+Deno.test("BlockCacheStore never changes a gcra decision when a key is checked under several bursts", async () => {
+  // A gcra key holds one time (TAT) that every allowed check moves later, whatever the burst, and
+  // expires at it: a denial under one burst cannot end early. (A token bucket checked under several
+  // refill rates can: its key expires when full at the last writer's rate; see the README.)
+  const set = [1, 3, 10].map((burst) => ({ limit: 10, windowMs: 1000, burst }));
+  const hits = await compareWorkload("gcra", { b: set }, (expected, actual, where) => {
+    assert.equal(actual.allowed, expected.allowed, where);
+    assert.equal(actual.deniedIndex, expected.deniedIndex, where);
+  });
+  assert.ok(hits > 100, `the cache answered ${hits} gcra checks`);
 });

@@ -147,6 +147,59 @@ Deno.test("ResilientStore local mode enforces ceil(limit / live nodes) in proces
   }
 });
 
+Deno.test("ResilientStore local mode divides an explicit gcra burst by the live nodes too", async () => {
+  const { inner, store } = setup("local", { liveNodes: () => 3 });
+  inner.mode = "fail";
+  try {
+    // limit 900 per minute, burst 90: this node's share is burst ceil(90 / 3) = 30 at once.
+    const gcra: LimitRequest = {
+      key: "g",
+      algorithm: "gcra",
+      limit: 900,
+      windowMs: 60_000,
+      cost: 1,
+      burst: 90,
+    };
+    let allowed = 0;
+    for (let i = 0; i < 40; i++) if ((await store.check([gcra])).allowed) allowed++;
+    assert.equal(allowed, 30);
+    // A burst below the node count still lets one request through (ceil, at least 1).
+    const small = await store.check([{ ...gcra, key: "g1", burst: 2 }]);
+    assert.equal(small.allowed, true);
+    assert.equal((await store.check([{ ...gcra, key: "g1", burst: 2 }])).allowed, false);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("ResilientStore local mode divides an explicit token_bucket refill_rate by the live nodes", async () => {
+  const { inner, store } = setup("local", { liveNodes: () => 3 });
+  inner.mode = "fail";
+  try {
+    // Capacity 3 (ceil(9 / 3)), refill ceil(3000 / 3) = 1,000 per 60 s: one token per 60 ms. The
+    // whole refill_rate would give one per 20 ms.
+    const bucket: LimitRequest = {
+      key: "t",
+      algorithm: "token_bucket",
+      limit: 9,
+      windowMs: 60_000,
+      cost: 1,
+      refillRate: 3000,
+    };
+    for (let i = 0; i < 3; i++) assert.equal((await store.check([bucket])).allowed, true);
+    const denied = await store.check([bucket]);
+    assert.equal(denied.allowed, false);
+    assert.equal(denied.degraded, "local");
+    // Time for one token at this node's share of the rate (a structural bound, not a speed test).
+    assert.ok(
+      denied.decisions[0]!.retryAfterMs > 40,
+      `retry ${denied.decisions[0]!.retryAfterMs} ms`,
+    );
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("ResilientStore checkMany applies the failure mode to every group", async () => {
   const { inner, store } = setup("open");
   inner.mode = "hang";
