@@ -10,6 +10,7 @@ import { createApp } from "./src/app.ts";
 import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
 import { type ClusterEvents, LocalEvents } from "./src/events.ts";
 import { RedisEvents } from "./src/events_redis.ts";
+import { listen, type Listener } from "./src/listener.ts";
 import { createLogger } from "./src/log.ts";
 import { createMetrics } from "./src/metrics.ts";
 import { MemoryOverrideStore, type OverrideStore } from "./src/overrides.ts";
@@ -189,12 +190,14 @@ async function main(args: string[]): Promise<number> {
   });
   activeCounters.start();
 
-  let server: Deno.HttpServer;
+  let listener: Listener;
   try {
-    server = Deno.serve({
+    listener = listen({
       hostname: config.listenHost,
       port: config.nodePort,
-      onListen: ({ hostname, port }) => {
+      handler: app.fetch,
+      logger,
+      onListen: ({ hostname, port }, restarts) => {
         logger.info("listening", {
           hostname,
           port,
@@ -203,9 +206,10 @@ async function main(args: string[]): Promise<number> {
           default_limit: config.defaultLimit,
           default_window_ms: config.defaultWindowMs,
           limits_policy: config.limitsPolicy,
+          restarts,
         });
       },
-    }, app.fetch);
+    });
   } catch (error) {
     logger.error("listen_failed", {
       port: config.nodePort,
@@ -233,7 +237,7 @@ async function main(args: string[]): Promise<number> {
         timer = setTimeout(() => resolve("timeout"), config.shutdownGraceMs);
       });
       const result = await Promise.race([
-        server.shutdown().then(() => "drained" as const),
+        listener.shutdown().then(() => "drained" as const),
         graceOver,
       ]);
       clearTimeout(timer);
@@ -248,7 +252,17 @@ async function main(args: string[]): Promise<number> {
       shutdown(signal).then(() => Deno.exit(0));
     });
   }
-  await server.finished;
+  try {
+    await listener.finished;
+  } catch (error) {
+    // Not listening and unable to listen again: leave the registry and exit with an error, so the
+    // orchestrator restarts the process rather than keep one that heart-beats but never serves.
+    logger.error("listener_dead", {
+      message: error instanceof Error ? error.message : String(error),
+    });
+    await shutdown("listener_dead");
+    return 1;
+  }
   await stopping;
   return 0;
 }

@@ -60,6 +60,8 @@ export interface OverrideStore extends OverrideLookup {
   start(): Promise<void>;
   /** The override of `key` as this node applies it now. */
   get(key: string): Override | undefined;
+  /** The stored override of `key`, read from the backing store; O(1), whatever the count. */
+  entry(key: string): Promise<OverrideEntry | undefined>;
   /** Every stored override (optionally only keys starting with `prefix`), sorted by key. */
   list(prefix?: string): Promise<OverrideEntry[]>;
   /** Sets the override of `key`, replacing any previous one. */
@@ -101,6 +103,11 @@ export class MemoryOverrideStore implements OverrideStore {
 
   get(key: string): Override | undefined {
     return this.#entries.get(key);
+  }
+
+  entry(key: string): Promise<OverrideEntry | undefined> {
+    const entry = this.#entries.get(key);
+    return Promise.resolve(entry === undefined ? undefined : { ...entry });
   }
 
   list(prefix?: string): Promise<OverrideEntry[]> {

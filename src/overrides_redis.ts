@@ -286,6 +286,16 @@ export class RedisOverrideStore implements OverrideStore {
     return this.#cache.get(key);
   }
 
+  async entry(key: string): Promise<OverrideEntry | undefined> {
+    // One HGET: reading the whole hash to find one key cost ~O(overrides) per request.
+    const raw = await redisCall<string | null>(
+      this.#client,
+      ["HGET", this.#hashKey, key],
+      this.#timeoutMs,
+    );
+    return raw === null ? undefined : decodeOverride(key, raw);
+  }
+
   async list(prefix?: string): Promise<OverrideEntry[]> {
     const { entries } = await this.#fetchAll();
     return sortEntries(

@@ -313,7 +313,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   app.get("/limits/:key", async (c) => {
     const key = pathKey(c);
     readQuery(c, []);
-    const entry = (await overrides.list(key)).find((e) => e.key === key);
+    const entry = await overrides.entry(key);
     if (entry === undefined) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
     }

@@ -16,23 +16,16 @@ export const TIMED_OUT: unique symbol = Symbol("timed out");
 export const DEADLINE_GRANULARITY_MS = 5;
 
 /**
- * A tick running at least this late (ms) means this process was stalled (GC, CPU starvation),
- * not necessarily the store.
+ * A tick running at least this late (ms) means this process was stalled (GC, CPU starvation, a
+ * long synchronous task, a burst of work queued inside the node), not necessarily the store: the
+ * whole lateness is left out of every pending call's time.
  */
 const STALL_MS = 1;
-/**
- * After such a stall, the least time a call caught in it gets to be answered (ms). A longer stall
- * gets as long as it lasted, up to the call's own deadline: work the stall held up (writing the
- * command, reading a reply that came in meanwhile) runs only after it.
- */
-const STALL_GRACE_MS = 10;
 
 interface Pending {
-  /** `performance.now()` time at which the call times out. */
+  /** Process time ({@linkcode Deadlines} `#processNow`) at which the call times out. */
   at: number;
-  /** Whether this call already got the stall grace (it gets it once). */
-  graced: boolean;
-  /** Key of the queue it sits in: its duration, or its grace after a stall. */
+  /** Key of the queue it sits in: its duration. */
   queue: number;
   timeOut: () => void;
 }
@@ -49,10 +42,15 @@ export interface DeadlinesOptions {
  * Calls of one duration time out in the order they started, so each duration keeps a queue in
  * start order and a tick looks only at the calls that are due.
  *
- * When a tick itself runs late, replies that came in during the stall may still be unread behind
- * it: without a short grace, one stall of this process past the deadline would turn every call in
- * flight into a "store timeout" and open the breaker on a healthy store. So the calls due at such
- * a tick get {@linkcode STALL_GRACE_MS} more, once.
+ * A deadline counts only time this process was free to run: every tick that runs late (by
+ * {@linkcode STALL_MS} or more) measures how long the event loop was held up, and that time is
+ * left out of every pending call's time ("process time" = wall time less those stalls). Whatever
+ * held the loop up (GC, CPU starvation, a burst of slow management reads parsing big replies, a
+ * queue of requests inside the node), the command could not be written nor its reply read
+ * meanwhile, so it is not the store's fault: without this, one stall would turn every call in
+ * flight into a "store timeout" and open the breaker on a healthy store. A store that does not
+ * answer still times out: process time advances by at least `granularityMs` per tick, however
+ * stalled the process is, so a call times out within `ms / granularityMs` ticks.
  */
 export class Deadlines {
   readonly #granularityMs: number;
@@ -61,6 +59,10 @@ export class Deadlines {
   #pending = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastTick = 0;
+  /** Total stall measured by late ticks, in ms. */
+  #stalledMs = 0;
+  /** Last process time handed out: it never goes backwards, so each queue stays in order. */
+  #lastProcessNow = 0;
 
   constructor(options: DeadlinesOptions = {}) {
     this.#granularityMs = options.granularityMs ?? DEADLINE_GRANULARITY_MS;
@@ -71,12 +73,19 @@ export class Deadlines {
     return this.#pending;
   }
 
-  /** Resolves to `promise`'s outcome, or to {@linkcode TIMED_OUT} about `ms` from now. */
+  /** Total time this process was measured stalled while calls were pending, in ms. */
+  get stalledMs(): number {
+    return this.#stalledMs;
+  }
+
+  /**
+   * Resolves to `promise`'s outcome, or to {@linkcode TIMED_OUT} once `ms` of process time (wall
+   * time less this process's measured stalls) have passed.
+   */
   race<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
     return new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
       const entry: Pending = {
-        at: performance.now() + ms,
-        graced: false,
+        at: this.#processNow(performance.now()) + ms,
         queue: ms,
         timeOut: () => resolve(TIMED_OUT),
       };
@@ -121,27 +130,25 @@ export class Deadlines {
     if (this.#queues.get(entry.queue)?.delete(entry)) this.#pending--;
   }
 
+  /** Wall time `now` less the stalls measured so far, never going backwards. */
+  #processNow(now: number): number {
+    const t = now - this.#stalledMs;
+    if (t > this.#lastProcessNow) this.#lastProcessNow = t;
+    return this.#lastProcessNow;
+  }
+
   #tick = (): void => {
-    const now = performance.now();
-    const late = now - this.#lastTick - this.#granularityMs;
-    const stalled = late >= STALL_MS;
-    this.#lastTick = now;
-    // Calls moved to a grace queue during this tick are not looked at again in it.
-    for (const [ms, queue] of [...this.#queues]) {
+    const wall = performance.now();
+    const late = wall - this.#lastTick - this.#granularityMs;
+    this.#lastTick = wall;
+    if (late >= STALL_MS) this.#stalledMs += late;
+    const now = this.#processNow(wall);
+    for (const queue of this.#queues.values()) {
       for (const entry of queue) {
         if (entry.at > now) break;
         queue.delete(entry);
-        if (stalled && !entry.graced) {
-          entry.graced = true;
-          const grace = Math.round(Math.min(ms, Math.max(STALL_GRACE_MS, late)));
-          entry.at = now + grace;
-          entry.queue = grace;
-          this.#add(grace, entry);
-          this.#pending--; // #add counted it again
-        } else {
-          this.#pending--;
-          entry.timeOut();
-        }
+        this.#pending--;
+        entry.timeOut();
       }
     }
     if (this.#pending === 0) this.#stopTimer();

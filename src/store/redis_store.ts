@@ -34,6 +34,9 @@ export interface RedisStoreOptions {
   scanBudgetFactor?: number;
 }
 
+/** Most peeks of a counters page sent to Redis at once. */
+export const PEEK_CHUNK = 100;
+
 interface Script {
   readonly source: string;
   sha: string | undefined;
@@ -241,13 +244,21 @@ export class RedisStore implements Store {
         }
       }
       const now = this.#now();
-      const replies = await Promise.all(
-        found.map((f) =>
-          this.#run(this.#peek, [f.redisKey], [now, ALGORITHM_CODES[f.algorithm]]) as Promise<
-            Reply[]
-          >
-        ),
-      );
+      // Peeks go out in chunks, each sent once the previous one is answered: a page of 1,000 never
+      // puts 1,000 scripts in front of the checks sharing the connection, nor 1,000 replies in
+      // front of their replies.
+      const replies: Reply[][] = [];
+      for (let i = 0; i < found.length; i += PEEK_CHUNK) {
+        replies.push(
+          ...await Promise.all(
+            found.slice(i, i + PEEK_CHUNK).map((f) =>
+              this.#run(this.#peek, [f.redisKey], [now, ALGORITHM_CODES[f.algorithm]]) as Promise<
+                Reply[]
+              >
+            ),
+          ),
+        );
+      }
       const counters: CounterInfo[] = [];
       replies.forEach((reply, i) => {
         if (reply.length === 0) return;

@@ -55,6 +55,12 @@ export interface ResilientStoreOptions {
   failureThreshold?: number;
   /** Time between probes (one PING each) while the circuit is open, in ms. @default {500} */
   probeIntervalMs?: number;
+  /**
+   * Most limits one store call of a batch carries: `checkMany` sends a larger batch as chunks of
+   * at most this many limits (whole groups; a group larger than this goes alone), one after the
+   * other, each with the deadline of a check. @default {BATCH_CHUNK_LIMITS}
+   */
+  batchChunkLimits?: number;
   /** Deadline of a `listCounters` page, in ms. @default {max(1000, timeoutMs)} */
   listTimeoutMs?: number;
   /** Deadline of `countCounters` (a full SCAN, background only), in ms. @default {max(10000, timeoutMs)} */
@@ -72,6 +78,30 @@ export interface ResilientStoreOptions {
   logger?: Logger;
   /** Wall-clock time source, in ms since the epoch. @default {Date.now} */
   clock?: Clock;
+}
+
+/**
+ * Default most limits per store call of a batch: about what Redis runs in a millisecond or two, so
+ * a chunk fits the deadline of a single check with room to spare.
+ */
+export const BATCH_CHUNK_LIMITS = 100;
+
+/** Splits `groups` into runs of whole groups holding at most `maxLimits` limits (at least one group). */
+export function chunkGroups(groups: LimitRequest[][], maxLimits: number): LimitRequest[][][] {
+  const chunks: LimitRequest[][][] = [];
+  let chunk: LimitRequest[][] = [];
+  let limits = 0;
+  for (const group of groups) {
+    if (chunk.length > 0 && limits + group.length > maxLimits) {
+      chunks.push(chunk);
+      chunk = [];
+      limits = 0;
+    }
+    chunk.push(group);
+    limits += group.length;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 function start<T>(run: () => Promise<T>): Promise<T> {
@@ -124,6 +154,7 @@ export class ResilientStore implements Store {
   readonly #timeoutMs: number;
   readonly #listTimeoutMs: number;
   readonly #countTimeoutMs: number;
+  readonly #batchChunkLimits: number;
   readonly #failureMode: FailureMode;
   readonly #liveNodes: () => number;
   readonly #maxInFlight: number;
@@ -147,6 +178,12 @@ export class ResilientStore implements Store {
     }
     this.#listTimeoutMs = options.listTimeoutMs ?? Math.max(1000, this.#timeoutMs);
     this.#countTimeoutMs = options.countTimeoutMs ?? Math.max(10_000, this.#timeoutMs);
+    this.#batchChunkLimits = options.batchChunkLimits ?? BATCH_CHUNK_LIMITS;
+    if (!Number.isSafeInteger(this.#batchChunkLimits) || this.#batchChunkLimits < 1) {
+      throw new RangeError(
+        `Cannot use batchChunkLimits ${this.#batchChunkLimits}: expected an integer ≥ 1`,
+      );
+    }
     this.#failureMode = options.failureMode ?? "open";
     this.#liveNodes = options.liveNodes ?? (() => 1);
     this.#maxInFlight = options.maxInFlight ?? 10_000;
@@ -191,18 +228,33 @@ export class ResilientStore implements Store {
     }
   }
 
+  /**
+   * Decides a batch as chunks of at most `batchChunkLimits` limits, sent one after the other, each
+   * with the deadline of a single check from the moment it is sent, and answered in order: a
+   * batch's time fits its size, so it never degrades merely because it is large. A batch counts
+   * as one call for the breaker: the first chunk that fails records one failure and the rest of
+   * the batch (that chunk and the ones after it) is answered by the failure mode without calling
+   * the store.
+   */
   async checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
-    try {
-      return await this.#call(
-        "checkMany",
-        () => this.#inner.checkMany(groups),
-        this.#timeoutMs,
-        true,
-      );
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      return await this.#degrade(groups, error);
+    const outcomes: CheckOutcome[] = [];
+    for (const chunk of chunkGroups(groups, this.#batchChunkLimits)) {
+      try {
+        outcomes.push(
+          ...await this.#call(
+            "checkMany",
+            () => this.#inner.checkMany(chunk),
+            this.#timeoutMs,
+            true,
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        outcomes.push(...await this.#degrade(groups.slice(outcomes.length), error));
+        break;
+      }
     }
+    return outcomes;
   }
 
   reset(key: string): Promise<boolean> {

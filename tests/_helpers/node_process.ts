@@ -28,6 +28,8 @@ export interface StartNodeOptions {
   env?: Record<string, string>;
   /** Port to listen on. @default {a free port} */
   port?: number;
+  /** Most open file descriptors of the process (`prlimit --nofile`). @default {inherited} */
+  fdLimit?: number;
   /** Whether to wait until `/health` answers. @default {true} */
   waitReady?: boolean;
 }
@@ -35,10 +37,13 @@ export interface StartNodeOptions {
 /** Starts one node (`deno run main.ts`) and waits until it serves. */
 export async function startNode(options: StartNodeOptions = {}): Promise<TestNode> {
   const port = options.port ?? freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    // The same permissions as `deno task start` and the container, so a test fails if a node
-    // needs more than they grant.
-    args: ["run", ...nodePermissionFlags(), MAIN],
+  // The same permissions as `deno task start` and the container, so a test fails if a node
+  // needs more than they grant.
+  const args = ["run", ...nodePermissionFlags(), MAIN];
+  const limit = options.fdLimit;
+  // prlimit sets the limit and then execs deno: the child's PID is the node's.
+  const child = new Deno.Command(limit === undefined ? Deno.execPath() : "prlimit", {
+    args: limit === undefined ? args : [`--nofile=${limit}:${limit}`, Deno.execPath(), ...args],
     env: {
       RATELIMITER_NODE_PORT: String(port),
       RATELIMITER_LISTEN_HOST: "127.0.0.1",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
 import { createRedisClient } from "../../src/redis.ts";
-import { RedisStore } from "../../src/store/redis_store.ts";
+import { PEEK_CHUNK, RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
 import { createManualClock } from "../../src/clock.ts";
@@ -195,6 +195,40 @@ Deno.test({
       assert.ok(tb2Reset > 0 && tb2Reset <= 2000, `${tb2Reset}`);
       assert.equal(await store.reset("{o}:gc"), true);
       assert.equal(await redis.cli("EXISTS", "rl:gc:{o}::gc"), "0");
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore.listCounters() sends a page's peeks in chunks of PEEK_CHUNK at most",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.init();
+      await store.checkMany(Array.from({ length: 1000 }, (_, i) => [req(`k${i}`)]));
+      // Counts the script calls waiting for their reply at once.
+      let outstanding = 0;
+      let most = 0;
+      const sendCommand = client.sendCommand.bind(client);
+      client.sendCommand = ((args: string[], ...rest: unknown[]) => {
+        if (args[0] !== "EVALSHA") return sendCommand(args, ...rest as []);
+        most = Math.max(most, ++outstanding);
+        return sendCommand(args, ...rest as []).finally(() => outstanding--);
+      }) as typeof client.sendCommand;
+      let listed = 0;
+      let cursor: string | undefined;
+      do {
+        const page = await store.listCounters({ cursor, limit: 1000 });
+        listed += page.counters.length;
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+      assert.equal(listed, 1000);
+      assert.ok(most >= 1 && most <= PEEK_CHUNK, `${most} peeks outstanding at once`);
     } finally {
       await client.close();
     }

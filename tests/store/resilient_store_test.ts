@@ -4,7 +4,11 @@ import { StoreUnavailableError } from "../../src/errors.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics.ts";
-import { ResilientStore, type ResilientStoreOptions } from "../../src/store/resilient_store.ts";
+import {
+  chunkGroups,
+  ResilientStore,
+  type ResilientStoreOptions,
+} from "../../src/store/resilient_store.ts";
 import { FakeStore } from "./_fake_store.ts";
 
 const TIMEOUT_MS = 40;
@@ -207,6 +211,56 @@ Deno.test("ResilientStore checkMany applies the failure mode to every group", as
     const outcomes = await store.checkMany([[req("a")], [req("b")], [req("c", 1, 2)]]);
     assert.deepEqual(outcomes.map((o) => o.allowed), [true, true, false]);
     assert.ok(outcomes.every((o) => o.degraded === "open"));
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("chunkGroups() keeps groups whole, in order, at most maxLimits limits per chunk", () => {
+  const g = (n: number) => Array.from({ length: n }, (_, i) => req(`k${i}`));
+  const groups = [g(1), g(2), g(3), g(5), g(1), g(1)];
+  const chunks = chunkGroups(groups, 4);
+  assert.deepEqual(chunks.map((c) => c.map((x) => x.length)), [[1, 2], [3], [5], [1, 1]]);
+  assert.deepEqual(chunks.flat(), groups);
+  assert.deepEqual(chunkGroups([], 4), []);
+});
+
+Deno.test("ResilientStore checkMany sends a large batch in check-sized chunks, one after the other", async () => {
+  const { inner, store } = setup("open", { batchChunkLimits: 10 });
+  try {
+    const groups = Array.from({ length: 95 }, (_, i) => [req(`k${i % 7}`, 5)]);
+    const outcomes = await store.checkMany(groups);
+    assert.equal(inner.calls.checkMany, 10);
+    assert.equal(outcomes.length, 95);
+    assert.ok(outcomes.every((o) => o.degraded === undefined));
+    // Answered in order: each key's sixth check onwards is denied, as one big call would decide.
+    const seen = new Map<string, number>();
+    groups.forEach((group, i) => {
+      const n = (seen.get(group[0]!.key) ?? 0) + 1;
+      seen.set(group[0]!.key, n);
+      assert.equal(outcomes[i]!.allowed, n <= 5, `check ${i}`);
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("ResilientStore checkMany counts a failed batch as one breaker failure and degrades only the rest", async () => {
+  const { inner, store, metric } = setup("open", { batchChunkLimits: 10, failureThreshold: 2 });
+  try {
+    let calls = 0;
+    const checkMany = inner.checkMany.bind(inner);
+    inner.checkMany = (groups) => {
+      // The third chunk fails, as a store that goes down mid-batch.
+      if (++calls === 3) inner.mode = "fail";
+      return checkMany(groups);
+    };
+    const outcomes = await store.checkMany(Array.from({ length: 50 }, (_, i) => [req(`k${i}`)]));
+    assert.equal(calls, 3);
+    assert.ok(outcomes.slice(0, 20).every((o) => o.degraded === undefined));
+    assert.ok(outcomes.slice(20).every((o) => o.degraded === "open"));
+    assert.equal(store.circuitState, "closed");
+    assert.equal(await metric(/^ratelimiter_store_errors_total\{kind="connection"/), 1);
   } finally {
     await store.close();
   }
