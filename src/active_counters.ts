@@ -25,7 +25,7 @@ import type { Store } from "./store/types.ts";
  * ARGV[1]: this node's instance id. ARGV[2]: lock lifetime in ms.
  * Returns: {held (0|1), published JSON or ""}.
  */
-export const COUNT_LOCK_SCRIPT = `
+export const COUNT_LOCK_SCRIPT = `#!lua
 local holder = redis.call('GET', KEYS[1])
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

@@ -51,7 +51,7 @@ end
  * ARGV[1]: client key. ARGV[2]: JSON value. ARGV[3]: most overrides allowed.
  * Returns: {-1, ""} when the key is new and the hash is full; else {created (0|1), new version}.
  */
-export const SET_OVERRIDE_SCRIPT = `${BUMP}
+export const SET_OVERRIDE_SCRIPT = `#!lua${BUMP}
 local exists = redis.call('HEXISTS', KEYS[1], ARGV[1])
 if exists == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return { -1, '' } end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -64,7 +64,7 @@ return { 1 - exists, bump(KEYS[2]) }
  * KEYS[1]: overrides hash. KEYS[2]: version key. ARGV[1]: client key.
  * Returns: {removed (0|1), version after the call ("" if none)}.
  */
-export const DELETE_OVERRIDE_SCRIPT = `${BUMP}
+export const DELETE_OVERRIDE_SCRIPT = `#!lua flags=allow-oom${BUMP}
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return { 0, redis.call('GET', KEYS[2]) or '' }
 end
@@ -77,7 +77,7 @@ return { 1, bump(KEYS[2]) }
  * KEYS[1]: overrides hash. KEYS[2]: version key.
  * Returns: {version ("" if none), {field, value, field, value, ...}}.
  */
-export const LOAD_OVERRIDES_SCRIPT = `
+export const LOAD_OVERRIDES_SCRIPT = `#!lua flags=no-writes
 return { redis.call('GET', KEYS[2]) or '', redis.call('HGETALL', KEYS[1]) }
 `;
 

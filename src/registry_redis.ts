@@ -49,7 +49,7 @@ end
  *          id; else {1, now, record_json, up_count} after writing the record, dropping records
  *          older than keep_ms and counting those younger than ttl_ms.
  */
-export const REGISTER_SCRIPT = `${PRELUDE}
+export const REGISTER_SCRIPT = `#!lua${PRELUDE}
 local now = read_now(ARGV[1])
 local id, instance = ARGV[2], ARGV[3]
 local ttl, keep = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -86,7 +86,7 @@ return { 1, now, record, up }
  * KEYS[1]: the nodes hash. ARGV[1]: id. ARGV[2]: instance.
  * Returns: 1 if removed, else 0.
  */
-export const DEREGISTER_SCRIPT = `${PRELUDE}
+export const DEREGISTER_SCRIPT = `#!lua flags=allow-oom${PRELUDE}
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then return 0 end
 local record = decode(current)
@@ -101,7 +101,7 @@ return 1
  * KEYS[1]: the nodes hash. ARGV[1]: now_ms (or ""). ARGV[2]: keep_ms.
  * Returns: {now, record_json...}.
  */
-export const LIST_SCRIPT = `${PRELUDE}
+export const LIST_SCRIPT = `#!lua flags=allow-oom${PRELUDE}
 local now = read_now(ARGV[1])
 local keep = tonumber(ARGV[2])
 local all = redis.call('HGETALL', KEYS[1])

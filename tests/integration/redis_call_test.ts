@@ -156,3 +156,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the registry's scripts under OOM: a registration is refused whole, list and deregister answer",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    const backend = new RedisRegistryBackend({ client });
+    const timing = { ttlMs: 10_000, keepMs: 100_000 };
+    const request = (id: string) => ({ id, address: "127.0.0.1:1", version: "t", instance: id });
+    try {
+      assert.equal((await backend.register(request("a"), timing)).ok, true);
+      await fillToOom(redis, client);
+      const refused = await backend.register(request("b"), timing).catch((e) => e);
+      assert.ok(refused instanceof StoreUnavailableError, String(refused));
+      assert.equal(replyCode(refused.cause), "OOM");
+      assert.equal(await redis.cli("HEXISTS", "rl:nodes", "b"), "0");
+      // Reads and deletes free memory or need none: they still answer.
+      assert.deepEqual((await backend.list(timing)).records.map((r) => r.id), ["a"]);
+      assert.equal(await backend.deregister("a", "a"), true);
+    } finally {
+      await client.close();
+    }
+  },
+});
