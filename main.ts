@@ -5,24 +5,24 @@
  *
  * @module
  */
-import { ActiveCounters } from "./src/active_counters.ts";
-import { createApp } from "./src/app.ts";
+import { ActiveCounters } from "./src/cluster/active_counters.ts";
+import { createApp } from "./src/http/app.ts";
 import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
-import { type ClusterEvents, LocalEvents } from "./src/events.ts";
-import { RedisEvents } from "./src/events_redis.ts";
-import { listen, type Listener } from "./src/listener.ts";
+import { type ClusterEvents, LocalEvents } from "./src/cluster/events.ts";
+import { RedisEvents } from "./src/cluster/redis_events.ts";
+import { listen, type Listener } from "./src/http/listener.ts";
 import { createLogger } from "./src/log.ts";
-import { createMetrics } from "./src/metrics.ts";
-import { MemoryOverrideStore, type OverrideStore } from "./src/overrides.ts";
-import { RedisOverrideStore } from "./src/overrides_redis.ts";
-import { closeRedis, initRedis, type RedisClient } from "./src/redis.ts";
+import { createMetrics } from "./src/metrics/metrics.ts";
+import { MemoryOverrideStore, type OverrideStore } from "./src/cluster/override_store.ts";
+import { RedisOverrideStore } from "./src/cluster/redis_override_store.ts";
+import { closeRedis, initRedis, type RedisClient } from "./src/redis/client.ts";
 import {
   MemoryRegistryBackend,
   NodeIdConflictError,
   NodeRegistry,
   type RegistryBackend,
-} from "./src/registry.ts";
-import { RedisRegistryBackend } from "./src/registry_redis.ts";
+} from "./src/cluster/registry.ts";
+import { RedisRegistryBackend } from "./src/cluster/redis_registry.ts";
 import { BlockCacheStore } from "./src/store/block_cache_store.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";

@@ -11,13 +11,13 @@
  *
  * @module
  */
-import { ActiveCounters } from "../src/active_counters.ts";
-import { createApp } from "../src/app.ts";
+import { ActiveCounters } from "../src/cluster/active_counters.ts";
+import { createApp } from "../src/http/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/log.ts";
-import { createMetrics } from "../src/metrics.ts";
-import { RedisOverrideStore } from "../src/overrides_redis.ts";
-import { createRedisClient } from "../src/redis.ts";
+import { createMetrics } from "../src/metrics/metrics.ts";
+import { RedisOverrideStore } from "../src/cluster/redis_override_store.ts";
+import { createRedisClient } from "../src/redis/client.ts";
 import { RedisStore } from "../src/store/redis_store.ts";
 import { startRedis } from "../tests/_helpers/redis_server.ts";
 

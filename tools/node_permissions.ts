@@ -22,7 +22,7 @@ export const NODE_ENV_VARS: readonly string[] = [...CONFIG_ENV_VARS, ...LIBRARY_
 /**
  * The `deno run` / `deno compile` permission flags of a node: network, the listed variables, and
  * the host name (for the default node id). No file access: Deno grants `/proc/self`, where
- * prom-client would read process metrics, only with `--allow-all`, so `src/metrics.ts` drops
+ * prom-client would read process metrics, only with `--allow-all`, so `src/metrics/metrics.ts` drops
  * those metrics instead. prom-client still tries to read `/proc/self/limits` once when its default
  * metrics are created, so every command also passes `--no-prompt`: the read then fails quietly
  * instead of stopping a node started from a terminal at a permission prompt.

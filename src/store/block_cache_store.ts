@@ -6,7 +6,7 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
-import type { ClusterEvents } from "../events.ts";
+import type { ClusterEvents } from "../cluster/events.ts";
 import {
   type Algorithm,
   algorithmParam,

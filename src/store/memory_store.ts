@@ -9,7 +9,7 @@ import {
 } from "../limiter/types.ts";
 import { ApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { ExpiryIndex, type ExpiryItem, NOT_FILED } from "./expiry_index.ts";
 import { counterKey } from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";

@@ -14,8 +14,8 @@ import {
   type Decision,
   type LimitRequest,
 } from "../limiter/types.ts";
-import type { RedisClient } from "../redis.ts";
-import { isConnectionError } from "../redis_call.ts";
+import type { RedisClient } from "../redis/client.ts";
+import { isConnectionError } from "../redis/call.ts";
 import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 

@@ -4,7 +4,7 @@ import { StoreUnavailableError } from "../errors.ts";
 import { ALGORITHM_IMPLS } from "../limiter/algorithms.ts";
 import { type CheckOutcome, combineDecisions, type LimitRequest } from "../limiter/types.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import {
   CIRCUIT_STATE_GAUGE,
   CircuitBreaker,

@@ -7,8 +7,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { BATCH_CHUNK_LIMITS, ResilientStore } from "../../src/store/resilient_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";

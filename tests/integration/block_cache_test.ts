@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { LocalEvents } from "../../src/events.ts";
+import { LocalEvents } from "../../src/cluster/events.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { BlockCacheStore } from "../../src/store/block_cache_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";

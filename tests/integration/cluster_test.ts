@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";

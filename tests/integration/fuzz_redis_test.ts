@@ -5,11 +5,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics } from "../../src/metrics.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
-import { redisCall } from "../../src/redis_call.ts";
+import { redisCall } from "../../src/redis/call.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import {
   attackAnswerProblem,

@@ -6,9 +6,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics } from "../../src/metrics.ts";
-import { RedisOverrideStore } from "../../src/overrides_redis.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { RedisOverrideStore } from "../../src/cluster/redis_override_store.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";

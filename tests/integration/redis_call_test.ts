@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
-import { RedisOverrideStore } from "../../src/overrides_redis.ts";
-import { createRedisClient, type RedisClient } from "../../src/redis.ts";
-import { isErrorReply, redisCall, RedisScript, replyCode } from "../../src/redis_call.ts";
-import { NodeRegistry } from "../../src/registry.ts";
-import { RedisRegistryBackend } from "../../src/registry_redis.ts";
+import { RedisOverrideStore } from "../../src/cluster/redis_override_store.ts";
+import { createRedisClient, type RedisClient } from "../../src/redis/client.ts";
+import { isErrorReply, redisCall, RedisScript, replyCode } from "../../src/redis/call.ts";
+import { NodeRegistry } from "../../src/cluster/registry.ts";
+import { RedisRegistryBackend } from "../../src/cluster/redis_registry.ts";
 import { makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";

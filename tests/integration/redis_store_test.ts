@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { PEEK_CHUNK, RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { createRedisClient } from "../../src/redis.ts";
-import { NodeRegistry } from "../../src/registry.ts";
-import { RedisRegistryBackend } from "../../src/registry_redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
+import { NodeRegistry } from "../../src/cluster/registry.ts";
+import { RedisRegistryBackend } from "../../src/cluster/redis_registry.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-import { runRegistryCases } from "../_registry_cases.ts";
+import { runRegistryCases } from "../cluster/_registry_cases.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

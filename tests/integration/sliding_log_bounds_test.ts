@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
 import { ALGORITHMS, type LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient, type RedisClient } from "../../src/redis.ts";
+import { createRedisClient, type RedisClient } from "../../src/redis/client.ts";
 import { counterKey } from "../../src/store/keys.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createManualClock, type ManualClock } from "../../src/clock.ts";
-import { LocalEvents } from "../../src/events.ts";
+import { LocalEvents } from "../../src/cluster/events.ts";
 import {
   type Algorithm,
   ALGORITHMS,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createManualClock } from "../../src/clock.ts";
 import { ApiError } from "../../src/errors.ts";
 import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
 import {
   EXPIRY_BUCKET_MS,
   FULL_LOG_INTERVAL_MS,

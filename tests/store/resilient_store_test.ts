@@ -3,13 +3,13 @@ import type { FailureMode } from "../../src/config.ts";
 import { StoreUnavailableError } from "../../src/errors.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
 import {
   chunkGroups,
   ResilientStore,
   type ResilientStoreOptions,
 } from "../../src/store/resilient_store.ts";
-import { FakeStore } from "./_fake_store.ts";
+import { FakeStore } from "../_helpers/fake_store.ts";
 
 const TIMEOUT_MS = 40;
 /** Generous slack over a deadline on a shared machine: a bound on hanging, not a speed test. */

@@ -1,0 +1,259 @@
+import { Hono } from "hono";
+import { routePath } from "hono/route";
+import { HTTPException } from "hono/http-exception";
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { ApiError, StoreUnavailableError } from "../errors.ts";
+import { type ClusterEvents, LocalEvents } from "../cluster/events.ts";
+import type { OverrideLookup } from "../limiter/resolve.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { MemoryOverrideStore, type OverrideStore } from "../cluster/override_store.ts";
+import { MemoryRegistryBackend, NodeRegistry } from "../cluster/registry.ts";
+import { createAdminRoutes } from "./routes/admin.ts";
+import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
+import { createHealthRoutes } from "./routes/health.ts";
+import { checkDeclaredLength, requestLimits } from "./middleware/request_limits.ts";
+import { MAX_BODY_BYTES } from "./validate.ts";
+import type { Store } from "../store/types.ts";
+
+/** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  metrics: Metrics;
+  logger: Logger;
+  /**
+   * Override lookup of `/check` when no {@linkcode AppDeps.overrideStore} is given (tests).
+   * @default {the override store}
+   */
+  overrides?: OverrideLookup;
+  /** Per-key limits managed by `/api/limits`; also `/check`'s lookup. @default {in memory} */
+  overrideStore?: OverrideStore;
+  /** This node's registry, listed by `/api/nodes`. @default {an unstarted in-memory one} */
+  registry?: NodeRegistry;
+  /** Where management changes are announced to every node. @default {in process} */
+  events?: ClusterEvents;
+  /** Time source for durations, in ms. @default {performance.now} */
+  clock?: Clock;
+}
+
+/** Most (method, route, status) series of the HTTP metrics kept bound for reuse. */
+const MAX_BOUND_HTTP_SERIES = 256;
+
+/** The HTTP metrics' children of one (method, route, status). */
+interface HttpSeries {
+  requests: { inc(): void };
+  duration: { observe(value: number): void };
+}
+
+/** Methods reported as themselves in HTTP metrics; any other becomes `OTHER`. */
+const STANDARD_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+]);
+
+/** Builds the HTTP application of one node. */
+export function createApp(deps: AppDeps): Hono {
+  const { config, store, metrics, logger } = deps;
+  const clock = deps.clock ?? (() => performance.now());
+  const app = new Hono();
+  const defaults = {
+    limit: config.defaultLimit,
+    windowMs: config.defaultWindowMs,
+    algorithm: config.defaultAlgorithm,
+  };
+  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore();
+  // With an override store given, it decides: a lookup passed beside it must not shadow it.
+  const overrides = deps.overrideStore ?? deps.overrides ?? overrideStore;
+  const registry = deps.registry ?? new NodeRegistry({
+    backend: new MemoryRegistryBackend(),
+    id: config.nodeId,
+    address: `${config.nodeHost}:${config.nodePort}`,
+    ttlSeconds: config.nodeTtlSeconds,
+    heartbeatSeconds: config.nodeHeartbeatSeconds,
+  });
+
+  // Children bound to each (method, route, status) seen, so a request builds no labels object.
+  // Bounded: past the cap (only odd methods get there) series are looked up per request as before.
+  const httpSeries = new Map<string, HttpSeries>();
+  const httpSeriesOf = (method: string, route: string, status: number): HttpSeries => {
+    const id = `${status} ${route} ${method}`;
+    let series = httpSeries.get(id);
+    if (series === undefined) {
+      const labels = { method, route, status: String(status) };
+      series = {
+        requests: metrics.httpRequests.labels(labels),
+        duration: metrics.httpDuration.labels(labels),
+      };
+      if (httpSeries.size < MAX_BOUND_HTTP_SERIES) httpSeries.set(id, series);
+    }
+    return series;
+  };
+  app.use(async function httpMetrics(c, next) {
+    const started = clock();
+    await next();
+    const matched = routePath(c, -1);
+    // The method is client-chosen: any token outside the standard set shares one label value, so
+    // a client cannot create metric series at will.
+    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
+    const route = matched === "/*" ? "unmatched" : matched;
+    const series = httpSeriesOf(method, route, c.res.status);
+    series.requests.inc();
+    series.duration.observe((clock() - started) / 1000);
+  });
+  app.use(requestLimits({
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
+  }));
+
+  const checkOptions = { store, metrics, overrides, defaults, policy: config.limitsPolicy };
+  const handleCheck = createCheckHandler(checkOptions);
+  app.route("/", createCheckRoutes(checkOptions));
+  app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
+  app.route(
+    "/api",
+    createAdminRoutes({
+      store,
+      registry,
+      overrides: overrideStore,
+      events: deps.events ?? new LocalEvents(),
+      defaults,
+      auth: { token: config.adminToken, readAuth: config.adminReadAuth },
+      logger,
+    }),
+  );
+  app.get("/metrics", async (c) => {
+    const text = await metrics.render();
+    return c.body(text, 200, { "Content-Type": metrics.contentType });
+  });
+
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length > 0) {
+      const error = new ApiError(
+        405,
+        "method_not_allowed",
+        `Method ${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}`,
+        { headers: { Allow: allow.join(", ") } },
+      );
+      return c.json(error.toBody(), 405, error.headers);
+    }
+    const error = new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
+    return c.json(error.toBody(), 404);
+  });
+
+  /** The JSON error answer of any error thrown while handling `method path`. */
+  const errorResponse = (error: Error, method: string, path: string): Response => {
+    if (error instanceof ApiError) {
+      return jsonResponse(error.toBody(), error.status, error.headers);
+    }
+    if (error instanceof StoreUnavailableError) {
+      // A store that classified the failure (the ResilientStore) has counted it already.
+      if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
+      const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
+      return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
+    }
+    if (error instanceof HTTPException) {
+      const body = new ApiError(error.status, "http_error", error.message || "Request rejected");
+      return jsonResponse(body.toBody(), error.status);
+    }
+    logger.error("unhandled_error", {
+      method,
+      path,
+      error: error.message,
+      stack: error.stack,
+    });
+    const body = new ApiError(500, "internal_error", "Internal server error");
+    return jsonResponse(body.toBody(), 500);
+  };
+  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
+
+  // Fast path for the exact `POST /check` (no query string), the one route under load: Hono's
+  // routing, compose and per-request context cost about as much as the whole check on the embedded
+  // store (`bench/RESULTS.md`, "Fourth pass"). It does what the middlewares and the route do for
+  // that request, in the same order and with the same helpers: the HTTP metrics (route `/check`),
+  // the declared-length 413 of `requestLimits` (its path and query rules cannot fail on `/check`
+  // with no query), the same handler, and the same error answers. Anything else goes to Hono.
+  // `app.request` calls `app.fetch`, so route tests exercise this path too.
+  const honoFetch = app.fetch;
+  const checkSeries = (status: number) => httpSeriesOf("POST", "/check", status);
+  app.fetch = async (request, env, executionCtx) => {
+    if (request.method !== "POST" || !isExactCheckUrl(request.url)) {
+      return await honoFetch(request, env, executionCtx);
+    }
+    const started = clock();
+    let response: Response;
+    try {
+      const declared = request.headers.get("content-length");
+      if (declared !== null) checkDeclaredLength(declared, MAX_BODY_BYTES);
+      response = await handleCheck(request, config.bodyTimeoutMs);
+    } catch (error) {
+      // Like Hono: only an `Error` goes to the error handler; anything else propagates.
+      if (!(error instanceof Error)) throw error;
+      response = errorResponse(error, "POST", "/check");
+    }
+    const series = checkSeries(response.status);
+    series.requests.inc();
+    series.duration.observe((clock() - started) / 1000);
+    return response;
+  };
+
+  return app;
+}
+
+/** A JSON response as Hono's `c.json(body, status, headers)` builds it on a fresh context. */
+function jsonResponse(
+  body: unknown,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}
+
+/** Whether `url` (absolute, as received) has the path `/check` and no query string. */
+function isExactCheckUrl(url: string): boolean {
+  return url.endsWith("/check") && url.indexOf("/", url.indexOf("://") + 3) === url.length - 6;
+}
+
+const patternCache = new Map<string, RegExp>();
+
+function patternToRegExp(path: string): RegExp {
+  let re = patternCache.get(path);
+  if (re === undefined) {
+    const source = path
+      .split("/")
+      .map((segment) =>
+        segment.startsWith(":")
+          ? "[^/]+"
+          : segment === "*"
+          ? ".*"
+          : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      )
+      .join("/");
+    re = new RegExp(`^${source}/?$`);
+    patternCache.set(path, re);
+  }
+  return re;
+}
+
+/** Methods that have a route matching `path`, for a 405's `Allow` header. */
+export function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    if (route.method === "ALL" || route.path === "/*") continue;
+    if (patternToRegExp(route.path).test(path)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}

@@ -1,0 +1,131 @@
+/**
+ * Redis calls for the parts of the service that live beside the {@linkcode Store} (node registry,
+ * overrides, events, background counts): a deadline on every call, and failures that mean "Redis
+ * cannot serve now" (connection problems, timeouts and error replies such as `BUSY` or `OOM`)
+ * turned into {@linkcode StoreUnavailableError}, so routes answer 503 and background loops keep
+ * retrying. Any other error reply (a wrong command, a script bug) is rethrown as is: a 500.
+ *
+ * @module
+ */
+import { ErrorReply } from "redis";
+import { StoreUnavailableError } from "../errors.ts";
+import type { RedisClient } from "./client.ts";
+
+/** Default deadline of one management call to Redis, in milliseconds. */
+export const REDIS_CALL_TIMEOUT_MS = 2000;
+
+/** A Redis reply as `sendCommand` returns it (RESP2). */
+export type RedisReply = number | string | null | RedisReply[];
+
+/**
+ * Error codes (the first word of an error reply) that mean the server cannot serve the command
+ * now, though the command is right: busy running a script (`BUSY`), out of memory under
+ * `noeviction` (`OOM`), loading its dataset (`LOADING`), a read-only or cut-off replica
+ * (`READONLY`, `MASTERDOWN`), refusing writes after a failed save (`MISCONF`), too few replicas
+ * (`NOREPLICAS`) or a cluster in transition (`TRYAGAIN`, `CLUSTERDOWN`).
+ */
+export const UNAVAILABLE_REPLY_CODES: ReadonlySet<string> = new Set([
+  "BUSY",
+  "OOM",
+  "LOADING",
+  "READONLY",
+  "MASTERDOWN",
+  "MISCONF",
+  "NOREPLICAS",
+  "TRYAGAIN",
+  "CLUSTERDOWN",
+]);
+
+/** Whether `error` is an error reply from Redis (node-redis `ErrorReply` and its subclasses). */
+export function isErrorReply(error: unknown): error is ErrorReply {
+  return error instanceof ErrorReply;
+}
+
+/**
+ * The error code of a Redis error reply (`"OOM"` for `OOM command not allowed ...`), or
+ * `undefined` when `error` is not an error reply.
+ */
+export function replyCode(error: unknown): string | undefined {
+  if (!isErrorReply(error)) return undefined;
+  return /^[A-Z]+/.exec(error.message)?.[0];
+}
+
+/** Whether `error` came from the connection (or a timeout) rather than from a Redis reply. */
+export function isConnectionError(error: unknown): boolean {
+  // An error reply means Redis answered (e.g. a script error): not a connection problem.
+  return error instanceof Error && !isErrorReply(error);
+}
+
+/**
+ * Whether `error` means Redis cannot serve now: a connection problem, a timeout or an error reply
+ * whose code is in {@linkcode UNAVAILABLE_REPLY_CODES}.
+ */
+export function isUnavailableError(error: unknown): boolean {
+  if (error instanceof StoreUnavailableError || isConnectionError(error)) return true;
+  const code = replyCode(error);
+  return code !== undefined && UNAVAILABLE_REPLY_CODES.has(code);
+}
+
+function unavailable(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || !isUnavailableError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const what = isErrorReply(error) ? "Redis cannot serve now" : "Redis did not answer";
+  return new StoreUnavailableError(`${what}: ${message}`, { cause: error });
+}
+
+/**
+ * Sends one command with a deadline. Throws {@linkcode StoreUnavailableError} when the connection
+ * is down, the deadline passes or Redis replies that it cannot serve now
+ * ({@linkcode UNAVAILABLE_REPLY_CODES}); any other error reply is rethrown as is.
+ */
+export async function redisCall<T extends RedisReply>(
+  client: RedisClient,
+  args: string[],
+  timeoutMs: number = REDIS_CALL_TIMEOUT_MS,
+): Promise<T> {
+  // node-redis's own `timeout` only covers a command not yet written to the socket, so a paused or
+  // frozen Redis would hold the call forever: race it against a timer of our own.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new StoreUnavailableError(`Redis did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([client.sendCommand<T>(args, { timeout: timeoutMs }), deadline]);
+  } catch (error) {
+    throw unavailable(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A Lua script called by SHA, loaded on first use and reloaded after NOSCRIPT. */
+export class RedisScript {
+  readonly source: string;
+  #sha: string | undefined;
+
+  constructor(source: string) {
+    this.source = source;
+  }
+
+  /** Runs the script; errors as in {@linkcode redisCall}. */
+  async run<T extends RedisReply>(
+    client: RedisClient,
+    keys: string[],
+    args: string[],
+    timeoutMs: number = REDIS_CALL_TIMEOUT_MS,
+  ): Promise<T> {
+    const call = (sha: string) =>
+      redisCall<T>(client, ["EVALSHA", sha, String(keys.length), ...keys, ...args], timeoutMs);
+    this.#sha ??= await redisCall<string>(client, ["SCRIPT", "LOAD", this.source], timeoutMs);
+    try {
+      return await call(this.#sha);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      // Redis restarted or its scripts were flushed: load again and retry once.
+      this.#sha = await redisCall<string>(client, ["SCRIPT", "LOAD", this.source], timeoutMs);
+      return await call(this.#sha);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { createClient } from "redis";
+import { redactUrl } from "../config.ts";
+import type { Logger } from "../log.ts";
+
+/** The node-redis client type used throughout the service. */
+export type RedisClient = ReturnType<typeof createClient>;
+
+/** Options for {@linkcode initRedis} and {@linkcode createRedisClient}. */
+export interface RedisOptions {
+  /** How long the first connection and PING may take, in milliseconds. @default {5000} */
+  connectTimeoutMs?: number;
+  /** Logger for connection events. @default {none} */
+  logger?: Logger;
+  /** Client name shown by `CLIENT LIST`. @default {"ratelimiter"} */
+  name?: string;
+}
+
+/** Thrown when Redis cannot be reached at start; the message names the URL without its password. */
+export class RedisConnectError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RedisConnectError";
+  }
+}
+
+/**
+ * Creates and connects a Redis client, resolving once it answers PING.
+ *
+ * The client reconnects by itself with capped exponential backoff and jitter, and rejects commands
+ * while disconnected instead of queueing them, so callers fail fast during an outage.
+ */
+export async function createRedisClient(
+  url: string,
+  options: RedisOptions = {},
+): Promise<RedisClient> {
+  const timeoutMs = options.connectTimeoutMs ?? 5000;
+  const logger = options.logger;
+  const client = createClient({
+    url,
+    name: options.name ?? "ratelimiter",
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: timeoutMs,
+      reconnectStrategy: (retries: number) =>
+        Math.min(50 * 2 ** Math.min(retries, 10), 2000) + Math.floor(Math.random() * 50),
+    },
+  });
+  let lastError = "";
+  client.on("error", (error: Error) => {
+    // node-redis reports every failed reconnect; log each distinct message once in a row.
+    if (error.message !== lastError) {
+      lastError = error.message;
+      logger?.warn("redis_error", { url: redactUrl(url), error: error.message });
+    }
+  });
+  client.on("ready", () => {
+    lastError = "";
+    logger?.info("redis_ready", { url: redactUrl(url) });
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+    return client;
+  } catch (error) {
+    client.destroy();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new RedisConnectError(
+      `Cannot connect to Redis at ${redactUrl(url)}: ${reason || lastError || "unknown error"}`,
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let shared: RedisClient | undefined;
+
+/** Connects the process-wide Redis client; see {@linkcode createRedisClient}. */
+export async function initRedis(url: string, options: RedisOptions = {}): Promise<RedisClient> {
+  if (shared !== undefined) {
+    throw new Error("Redis is already initialised: call closeRedis() first");
+  }
+  shared = await createRedisClient(url, options);
+  return shared;
+}
+
+/** The process-wide Redis client. Throws before {@linkcode initRedis} or after closing. */
+export function getRedis(): RedisClient {
+  if (shared === undefined) throw new Error("Redis is not initialised: call initRedis() first");
+  return shared;
+}
+
+/** Options for {@linkcode closeRedis}. */
+export interface CloseRedisOptions {
+  /**
+   * Longest wait for pending replies, in ms; then the connection is dropped. A paused or
+   * unreachable Redis would otherwise hold the shutdown as long as it stays silent.
+   * @default {2000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Closes the process-wide client, letting pending replies arrive within `timeoutMs`, then
+ * dropping the connection. Safe to call more than once.
+ */
+export async function closeRedis(options: CloseRedisOptions = {}): Promise<void> {
+  const client = shared;
+  shared = undefined;
+  if (client === undefined) return;
+  const timeoutMs = options.timeoutMs ?? 2000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    if (!client.isOpen) return;
+    const closed = await Promise.race([
+      client.close().then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      }),
+    ]);
+    if (!closed) client.destroy();
+  } catch {
+    try {
+      client.destroy();
+    } catch { /* already closed */ }
+  } finally {
+    clearTimeout(timer);
+  }
+}
