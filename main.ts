@@ -29,6 +29,7 @@ import { RedisStore } from "./src/store/redis_store.ts";
 import { ResilientStore } from "./src/store/resilient_store.ts";
 import type { Store } from "./src/store/types.ts";
 import { VERSION } from "./src/version.ts";
+import { DEADLINE_PASSED, withDeadline } from "./src/deadline.ts";
 
 function hostname(): string {
   try {
@@ -232,15 +233,8 @@ async function main(args: string[]): Promise<number> {
         });
       });
       // Stop accepting, then wait for in-flight requests, bounded by the grace period.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const graceOver = new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), config.shutdownGraceMs);
-      });
-      const result = await Promise.race([
-        listener.shutdown().then(() => "drained" as const),
-        graceOver,
-      ]);
-      clearTimeout(timer);
+      const drained = await withDeadline(listener.shutdown(), config.shutdownGraceMs);
+      const result = drained === DEADLINE_PASSED ? "timeout" : "drained";
       await Promise.all([activeCounters.stop(), deregistered]);
       await closeAll();
       logger.info("shutdown_complete", { signal, in_flight: result });

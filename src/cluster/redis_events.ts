@@ -17,6 +17,7 @@ import {
 import { type Logger, silentLogger } from "../log.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** Options for {@linkcode RedisEvents.connect}. */
 export interface RedisEventsOptions {
@@ -81,28 +82,22 @@ export class RedisEvents implements ClusterEvents {
       timeoutMs,
       logger,
     );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis pub/sub did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
     try {
-      await Promise.race([
+      const subscribed = await withDeadline(
         (async () => {
           await subscriber.connect();
           await subscriber.subscribe(events.channel, (message) => events.#deliver(message));
         })(),
-        deadline,
-      ]);
+        timeoutMs,
+      );
+      if (subscribed === DEADLINE_PASSED) {
+        throw new Error(`Redis pub/sub did not answer within ${timeoutMs} ms`);
+      }
     } catch (error) {
       try {
         subscriber.destroy();
       } catch { /* never opened */ }
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
     return events;
   }
@@ -141,19 +136,13 @@ export class RedisEvents implements ClusterEvents {
     this.#closed = true;
     this.#listeners.clear();
     // A frozen Redis never answers the goodbye: wait a little, then drop the connection.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), 1000);
-    });
     try {
       if (this.#subscriber.isOpen) {
-        const result = await Promise.race([this.#subscriber.close(), gaveUp]);
-        if (result === "timeout") this.#subscriber.destroy();
+        const closed = await withDeadline(this.#subscriber.close(), 1000);
+        if (closed === DEADLINE_PASSED) this.#subscriber.destroy();
       }
     } catch {
       this.#subscriber.destroy();
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -10,6 +10,7 @@
 import { ErrorReply } from "redis";
 import { StoreUnavailableError } from "../errors.ts";
 import type { RedisClient } from "./client.ts";
+import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** Default deadline of one management call to Redis, in milliseconds. */
 export const REDIS_CALL_TIMEOUT_MS = 2000;
@@ -85,19 +86,16 @@ export async function redisCall<T extends RedisReply>(
 ): Promise<T> {
   // node-redis's own `timeout` only covers a command not yet written to the socket, so a paused or
   // frozen Redis would hold the call forever: race it against a timer of our own.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new StoreUnavailableError(`Redis did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
+  let reply: T | typeof DEADLINE_PASSED;
   try {
-    return await Promise.race([client.sendCommand<T>(args, { timeout: timeoutMs }), deadline]);
+    reply = await withDeadline(client.sendCommand<T>(args, { timeout: timeoutMs }), timeoutMs);
   } catch (error) {
     throw unavailable(error);
-  } finally {
-    clearTimeout(timer);
   }
+  if (reply === DEADLINE_PASSED) {
+    throw new StoreUnavailableError(`Redis did not answer within ${timeoutMs} ms`);
+  }
+  return reply;
 }
 
 /** A Lua script called by SHA, loaded on first use and reloaded after NOSCRIPT. */

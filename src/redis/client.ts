@@ -1,6 +1,7 @@
 import { createClient } from "redis";
 import { redactUrl } from "../config.ts";
 import type { Logger } from "../log.ts";
+import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** The node-redis client type used throughout the service. */
 export type RedisClient = ReturnType<typeof createClient>;
@@ -57,15 +58,9 @@ export async function createRedisClient(
     lastError = "";
     logger?.info("redis_ready", { url: redactUrl(url) });
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
   try {
-    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+    const answered = await withDeadline(client.connect().then(() => client.ping()), timeoutMs);
+    if (answered === DEADLINE_PASSED) throw new Error(`no answer within ${timeoutMs} ms`);
     return client;
   } catch (error) {
     client.destroy();
@@ -74,8 +69,6 @@ export async function createRedisClient(
       `Cannot connect to Redis at ${redactUrl(url)}: ${reason || lastError || "unknown error"}`,
       { cause: error },
     );
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -115,21 +108,12 @@ export async function closeRedis(options: CloseRedisOptions = {}): Promise<void>
   shared = undefined;
   if (client === undefined) return;
   const timeoutMs = options.timeoutMs ?? 2000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     if (!client.isOpen) return;
-    const closed = await Promise.race([
-      client.close().then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    if (!closed) client.destroy();
+    if (await withDeadline(client.close(), timeoutMs) === DEADLINE_PASSED) client.destroy();
   } catch {
     try {
       client.destroy();
     } catch { /* already closed */ }
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { Store } from "../../store/types.ts";
 import { VERSION } from "../../version.ts";
+import { DEADLINE_PASSED, withDeadline } from "../../deadline.ts";
 
 /** Options for {@linkcode createHealthRoutes}. */
 export interface HealthRoutesOptions {
@@ -25,23 +26,14 @@ export function createHealthRoutes(options: HealthRoutesOptions): Hono {
     }));
 
   app.get("/ready", async (c) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        store.ping(),
-        new Promise((_resolve, reject) => {
-          timer = setTimeout(() => reject(new Error("timeout")), readyTimeoutMs);
-        }),
-      ]);
-      return c.json({ ready: true, node_id: nodeId, store: { kind: store.kind, status: "up" } });
-    } catch {
+    const answered = await withDeadline(store.ping(), readyTimeoutMs).catch(() => DEADLINE_PASSED);
+    if (answered === DEADLINE_PASSED) {
       return c.json(
         { ready: false, node_id: nodeId, store: { kind: store.kind, status: "down" } },
         503,
       );
-    } finally {
-      clearTimeout(timer);
     }
+    return c.json({ ready: true, node_id: nodeId, store: { kind: store.kind, status: "up" } });
   });
 
   return app;
