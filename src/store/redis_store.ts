@@ -15,7 +15,7 @@ import {
   type LimitRequest,
 } from "../limiter/types.ts";
 import type { RedisClient } from "../redis/client.ts";
-import { isConnectionError } from "../redis/call.ts";
+import { isConnectionError } from "../redis/errors.ts";
 import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
