@@ -10,9 +10,17 @@ import {
 import { ApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { CreationOrder, type OrderedItem } from "./creation_order.ts";
 import { ExpiryIndex, type ExpiryItem, NOT_FILED } from "./expiry_index.ts";
 import { counterKey } from "./keys.ts";
-import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
+import {
+  type CounterInfo,
+  type CounterPage,
+  type ListCountersOptions,
+  PAGE_WORK_FACTOR,
+  type Store,
+  type StoreStatus,
+} from "./types.ts";
 
 /** What a check answers when the embedded store cannot take it (see {@linkcode MemoryStore}). */
 export type MemoryStoreFullAnswer = "open" | "closed";
@@ -67,8 +75,7 @@ export interface MemoryStoreOptions {
   logger?: Logger;
 }
 
-interface Entry extends ExpiryItem {
-  readonly seq: number;
+interface Entry extends ExpiryItem, OrderedItem {
   readonly id: string;
   readonly algorithm: Algorithm;
   readonly key: string;
@@ -95,7 +102,9 @@ function positiveInteger(name: string, value: number): void {
  * Expiry costs work proportional to what expires: keys are filed by expiry time in an
  * {@linkcode ExpiryIndex}, which every write drains by a few steps (so expiry keeps up with any
  * write rate) and a background sweep drains with a budget per tick; a key found expired on access
- * is dropped at once. No operation scans the whole store.
+ * is dropped at once. No operation scans the whole store: keys are also held in a
+ * {@linkcode CreationOrder}, so a page of {@linkcode listCounters} seeks to its cursor by binary
+ * search and examines at most `limit × PAGE_WORK_FACTOR` keys.
  */
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
@@ -108,10 +117,12 @@ export class MemoryStore implements Store {
   readonly #logger: Logger | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #expiry: ExpiryIndex<Entry>;
+  readonly #order = new CreationOrder<Entry>();
   #seq = 0;
   #units = 0;
   #refusals = 0;
   #expirySteps = 0;
+  #listSteps = 0;
   #refusedSinceLog = 0;
   #lastFullLog = -Infinity;
   #sweeper: ReturnType<typeof setInterval> | undefined;
@@ -142,6 +153,16 @@ export class MemoryStore implements Store {
   /** Expiry-index steps taken since start (keys dropped or re-filed, empty buckets passed). */
   get expirySteps(): number {
     return this.#expirySteps;
+  }
+
+  /** Keys examined by {@linkcode listCounters} since start (removed and expired ones included). */
+  get listSteps(): number {
+    return this.#listSteps;
+  }
+
+  /** Slots of the creation order pages walk: keys held plus removed ones not compacted away. */
+  get orderSlots(): number {
+    return this.#order.slots;
   }
 
   /** Number of keys held, expired or not. */
@@ -308,8 +329,10 @@ export class MemoryStore implements Store {
         weight,
         bucket: NOT_FILED,
         slot: 0,
+        orderSlot: 0,
       };
       this.#entries.set(id, entry);
+      this.#order.add(entry);
       this.#units += weight;
       this.#expiry.file(entry);
     } else {
@@ -324,12 +347,14 @@ export class MemoryStore implements Store {
 
   #delete(entry: Entry): void {
     this.#entries.delete(entry.id);
+    this.#order.remove(entry);
     this.#units -= entry.weight;
     this.#expiry.remove(entry);
   }
 
   readonly #dropExpired = (entry: Entry): void => {
     this.#entries.delete(entry.id);
+    this.#order.remove(entry);
     this.#units -= entry.weight;
   };
 
@@ -361,22 +386,30 @@ export class MemoryStore implements Store {
     return Promise.resolve(found);
   }
 
+  /**
+   * Lists counters in creation order, from the first key created after the cursor (found by binary
+   * search). A page examines at most `limit × PAGE_WORK_FACTOR` keys, expired and non-matching
+   * ones included, and stops there with a cursor even if it holds fewer than `limit` counters (or
+   * none); a key that lives through a whole page-through is returned exactly once.
+   */
   listCounters(options: ListCountersOptions): Promise<CounterPage> {
     const now = this.#clock();
     const after = parseCursor(options.cursor);
+    const budget = options.limit * PAGE_WORK_FACTOR;
     const counters: CounterInfo[] = [];
     let last = after;
+    let examined = 0;
     let more = false;
-    // The map is in creation order and seq grows with it, so entries at or before the cursor
-    // form a prefix; keys that live through a whole page-through are returned exactly once.
-    for (const entry of this.#entries.values()) {
-      if (entry.seq <= after) continue;
-      if (counters.length >= options.limit) {
+    // Nothing below removes a key, so slots keep their positions while this walks them.
+    for (let slot = this.#order.seek(after); slot < this.#order.slots; slot++) {
+      if (counters.length >= options.limit || examined >= budget) {
         more = true;
         break;
       }
-      last = entry.seq;
-      if (entry.expiresAt <= now) continue;
+      examined++;
+      last = this.#order.seqAt(slot);
+      const entry = this.#order.itemAt(slot);
+      if (entry === undefined || entry.expiresAt <= now) continue;
       if (options.prefix !== undefined && !entry.key.startsWith(options.prefix)) continue;
       const impl = ALGORITHM_IMPLS[entry.algorithm];
       const params = impl.params(entry.state);
@@ -394,6 +427,7 @@ export class MemoryStore implements Store {
         decision,
       });
     }
+    this.#listSteps += examined;
     return Promise.resolve({ counters, nextCursor: more ? String(last) : undefined });
   }
 

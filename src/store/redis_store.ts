@@ -17,7 +17,14 @@ import {
 import type { RedisClient } from "../redis/client.ts";
 import { isConnectionError } from "../redis/errors.ts";
 import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
-import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
+import {
+  type CounterInfo,
+  type CounterPage,
+  type ListCountersOptions,
+  PAGE_WORK_FACTOR,
+  type Store,
+  type StoreStatus,
+} from "./types.ts";
 
 /** Options for {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
@@ -30,7 +37,10 @@ export interface RedisStoreOptions {
    * so nodes with skewed clocks agree. Tests set it to drive time by hand.
    */
   clock?: Clock;
-  /** Keys SCAN may visit per counters page, as a multiple of the page size. @default {10} */
+  /**
+   * Keys SCAN may visit per counters page, as a multiple of the page size.
+   * @default {PAGE_WORK_FACTOR}
+   */
   scanBudgetFactor?: number;
 }
 
@@ -89,7 +99,7 @@ export class RedisStore implements Store {
     this.#client = options.client;
     this.#prefix = options.prefix ?? "rl";
     this.#clock = options.clock;
-    this.#scanBudgetFactor = options.scanBudgetFactor ?? 10;
+    this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
   }
 
   /** The key prefix. */

@@ -20,6 +20,12 @@ export interface CounterPage {
   nextCursor: string | undefined;
 }
 
+/**
+ * Keys (entries) one page of {@linkcode Store.listCounters} may examine, as a multiple of its
+ * `limit`: a page that reaches it stops early and returns a cursor, even with no counters.
+ */
+export const PAGE_WORK_FACTOR = 10;
+
 /** Options of {@linkcode Store.listCounters}. */
 export interface ListCountersOptions {
   /**

@@ -133,9 +133,10 @@ Deno.test({
         assert.equal(res.headers.get("x-ratelimit-degraded"), "open");
         const started = performance.now();
         assert.equal(await node.stop("SIGTERM"), 0);
-        // Bounded by closeRedis's 2 s wait for pending replies, though Redis never answers.
+        // Bounded by closeRedis's 2 s wait for pending replies, though Redis never answers; the
+        // margin is for a loaded machine (an unbounded close would never exit).
         const ms = performance.now() - started;
-        assert.ok(ms < 6000, `exit took ${ms} ms`);
+        assert.ok(ms < 15_000, `exit took ${ms} ms`);
       } finally {
         redis.thaw();
         await node.stop("SIGKILL");

@@ -257,28 +257,30 @@ export const SLIDING_LOG_CASES: StoreCase[] = [
     ],
   },
   {
+    // Windows of 10 s: the Redis run's keys carry a real TTL of one window, which a slow machine
+    // must not reach between steps.
     name: "expired requests left over by a bounded prune are never counted",
     steps: [
-      { at: 0, limits: [sl(1000, 100)], times: 300, expect: { allowed: true } },
+      { at: 0, limits: [sl(1000, 10_000)], times: 300, expect: { allowed: true } },
       {
-        at: 100,
-        limits: [sl(1000, 100)],
-        expect: { allowed: true, decisions: [{ count: 1, resetAfterMs: 100 }] },
+        at: 10_000,
+        limits: [sl(1000, 10_000)],
+        expect: { allowed: true, decisions: [{ count: 1, resetAfterMs: 10_000 }] },
       },
       {
-        at: 150,
-        limits: [sl(1000, 100, { cost: 5 })],
-        expect: { allowed: true, decisions: [{ count: 6, resetAfterMs: 50 }] },
+        at: 15_000,
+        limits: [sl(1000, 10_000, { cost: 5 })],
+        expect: { allowed: true, decisions: [{ count: 6, resetAfterMs: 5_000 }] },
       },
       {
-        at: 200,
-        limits: [sl(6, 100, { cost: 0 })],
-        expect: { allowed: true, decisions: [{ count: 5, resetAfterMs: 50 }] },
+        at: 20_000,
+        limits: [sl(6, 10_000, { cost: 0 })],
+        expect: { allowed: true, decisions: [{ count: 5, resetAfterMs: 5_000 }] },
       },
       {
-        at: 200,
-        limits: [sl(6, 100, { cost: 2 })],
-        expect: { allowed: false, decisions: [{ count: 5, retryAfterMs: 50 }] },
+        at: 20_000,
+        limits: [sl(6, 10_000, { cost: 2 })],
+        expect: { allowed: false, decisions: [{ count: 5, retryAfterMs: 5_000 }] },
       },
     ],
   },

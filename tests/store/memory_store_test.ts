@@ -299,3 +299,107 @@ Deno.test("MemoryStore rejects caps that are not positive integers", () => {
   assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxKeys: 0 }), RangeError);
   assert.throws(() => new MemoryStore({ sweepIntervalMs: 0, maxUnits: 1.5 }), RangeError);
 });
+
+/** Creates `count` keys `<name><i>` (sliding log, limit 10) in batches, all at the clock's now. */
+async function fill(store: MemoryStore, name: string, count: number, windowMs: number) {
+  for (let first = 0; first < count; first += 1000) {
+    const groups = [];
+    for (let i = first; i < Math.min(count, first + 1000); i++) {
+      groups.push([req(`${name}${i}`, 10, windowMs)]);
+    }
+    await store.checkMany(groups);
+  }
+}
+
+Deno.test("MemoryStore.listCounters() returns each live key once while keys come and go between pages", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
+  const HOUR = 3_600_000;
+  // Long-lived keys interleaved with short-lived ones, which expire and are dropped mid-walk.
+  for (let first = 0; first < 50_000; first += 500) {
+    const groups = [];
+    for (let i = first; i < first + 500; i++) {
+      groups.push([req(`stay:${i}`, 10, HOUR)], [req(`brief:${i}`, 10, 1000)]);
+    }
+    await store.checkMany(groups);
+  }
+  clock.advance(2000);
+  const created = () => 100_000 + madeBetweenPages;
+  let madeBetweenPages = 0;
+  const seen = new Map<string, number>();
+  const stepsBefore = store.listSteps;
+  let slotsAtMost = 0;
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await store.listCounters({ cursor, limit: 100 });
+    for (const c of page.counters) seen.set(c.key, (seen.get(c.key) ?? 0) + 1);
+    cursor = page.nextCursor;
+    pages++;
+    // Between pages: expired keys are dropped, new keys come (and expire later), some are reset.
+    store.sweep(2000);
+    await fill(store, `new:${pages}:`, 20, 1000);
+    madeBetweenPages += 20;
+    if (pages > 1) { for (let i = 0; i < 10; i++) await store.reset(`new:${pages - 1}:${i}`); }
+    clock.advance(100);
+    assert.ok(store.orderSlots <= 2 * store.size, `${store.orderSlots} slots, ${store.size} keys`);
+    slotsAtMost = Math.max(slotsAtMost, store.orderSlots);
+  } while (cursor !== undefined && pages < 5000);
+  assert.equal(cursor, undefined);
+  for (let i = 0; i < 50_000; i++) assert.equal(seen.get(`stay:${i}`), 1, `stay:${i}`);
+  for (const [key, times] of seen) assert.equal(times, 1, key);
+  assert.ok(store.orderSlots < slotsAtMost, "dropped keys were compacted away during the walk");
+  // Each key ever created is examined at most once over the whole walk: seeking is not a walk.
+  const steps = store.listSteps - stepsBefore;
+  assert.ok(steps <= created(), `${steps} keys examined, ${created()} ever created`);
+});
+
+Deno.test("MemoryStore.listCounters() examines at most limit × 10 keys per page, even matching none", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
+  await fill(store, "user:", 100_000, 60_000);
+  let steps = store.listSteps;
+  const examined = () => -steps + (steps = store.listSteps);
+  const first = await store.listCounters({ limit: 100, prefix: "nothing:" });
+  assert.deepEqual(first.counters, []);
+  assert.notEqual(first.nextCursor, undefined, "a page stopped by its work bound has a cursor");
+  assert.ok(examined() <= 1000);
+  // Following the cursors reaches the end, a bounded page at a time.
+  let cursor = first.nextCursor;
+  let pages = 1;
+  while (cursor !== undefined) {
+    const page = await store.listCounters({ cursor, limit: 100, prefix: "nothing:" });
+    assert.deepEqual(page.counters, []);
+    assert.ok(examined() <= 1000);
+    cursor = page.nextCursor;
+    pages++;
+  }
+  assert.equal(pages, 100);
+  // A page deep into the store seeks to its cursor instead of walking the keys before it.
+  const deep = await store.listCounters({ cursor: "99990", limit: 100 });
+  assert.equal(deep.counters.length, 10);
+  assert.equal(deep.nextCursor, undefined);
+  assert.ok(examined() <= 10);
+  // So do pages of keys that all expired, before any sweep drops them.
+  clock.advance(61_000);
+  const expired = await store.listCounters({ limit: 5 });
+  assert.deepEqual(expired.counters, []);
+  assert.notEqual(expired.nextCursor, undefined);
+  assert.ok(examined() <= 50);
+});
+
+Deno.test("MemoryStore keeps its creation order within twice the keys held under churn", async () => {
+  const clock = createManualClock();
+  const store = new MemoryStore({ clock, sweepIntervalMs: 0 });
+  await fill(store, "stay:", 100, 3_600_000);
+  for (let round = 0; round < 20; round++) {
+    await fill(store, `churn:${round}:`, 10_000, 1000);
+    for (let i = 0; i < 5000; i++) await store.reset(`churn:${round}:${i}`);
+    assert.ok(store.orderSlots <= 2 * store.size, `${store.orderSlots} slots, ${store.size} keys`);
+    clock.advance(2000);
+    store.sweep(1_000_000);
+    assert.ok(store.orderSlots <= 2 * store.size, `${store.orderSlots} slots, ${store.size} keys`);
+  }
+  assert.equal(store.size, 100);
+  assert.ok(store.orderSlots <= 200);
+});

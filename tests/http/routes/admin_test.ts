@@ -319,6 +319,34 @@ Deno.test("GET /api/counters pages through 5,000 keys, each exactly once", async
   assert.equal((first.body.counters as Json[]).length, 100, "the default page size is 100");
 });
 
+Deno.test("GET /api/counters and /api/blocks on the embedded store do bounded work per page", async () => {
+  const store = new MemoryStore({ sweepIntervalMs: 0 });
+  const { app } = makeTestApp({ store });
+  for (let first = 0; first < 20_000; first += 1000) {
+    await store.checkMany(Array.from({ length: 1000 }, (_, i) => [{
+      key: `user:${first + i}`,
+      algorithm: "sliding_log" as const,
+      limit: 5,
+      windowMs: 60_000,
+      cost: 1,
+    }]));
+  }
+  // A prefix matching nothing: a page stops after limit × 10 keys, empty, with a cursor to follow.
+  let steps = store.listSteps;
+  const counters = await call(app, "/api/counters?prefix=nobody%3A&limit=10");
+  assert.equal(counters.status, 200);
+  assert.deepEqual(counters.body.counters, []);
+  assert.notEqual(counters.body.next_cursor, null);
+  assert.ok(store.listSteps - steps <= 100, `${store.listSteps - steps} keys examined`);
+  // /api/blocks looks through at most 10 such store pages.
+  steps = store.listSteps;
+  const blocks = await call(app, "/api/blocks?prefix=nobody%3A&limit=10");
+  assert.equal(blocks.status, 200);
+  assert.deepEqual(blocks.body.blocked, []);
+  assert.notEqual(blocks.body.next_cursor, null);
+  assert.ok(store.listSteps - steps <= 1000, `${store.listSteps - steps} keys examined`);
+});
+
 const BAD_PAGES: [string, string, string][] = [
   ["limit 0", "/api/counters?limit=0", "invalid_request"],
   ["limit 1001", "/api/counters?limit=1001", "invalid_request"],
