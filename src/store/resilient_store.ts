@@ -346,7 +346,7 @@ export class ResilientStore implements Store {
 
   #failure(kind: StoreFailureKind, message: string, cause?: unknown): StoreUnavailableError {
     this.#metrics?.storeErrors.inc({ kind });
-    return new StoreUnavailableError(message, { kind, cause });
+    return new StoreUnavailableError(message, { kind, counted: true, cause });
   }
 
   async #degrade(
