@@ -26,7 +26,8 @@ import { RedisRegistryBackend } from "./src/cluster/redis_registry.ts";
 import { BlockCacheStore } from "./src/store/block_cache_store.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
-import { ResilientStore } from "./src/store/resilient_store.ts";
+import { BreakerStore } from "./src/store/breaker_store.ts";
+import { FailureModeStore } from "./src/store/failure_mode_store.ts";
 import type { Store } from "./src/store/types.ts";
 import { VERSION } from "./src/version.ts";
 import { DEADLINE_PASSED, withDeadline } from "./src/deadline.ts";
@@ -110,15 +111,21 @@ async function main(args: string[]): Promise<number> {
       client = await initRedis(config.redisUrl, { logger });
       const redisStore = new RedisStore({ client, prefix: config.keyPrefix });
       await redisStore.init();
-      // Deadlines, circuit breaker and the failure mode; the embedded store needs none of them.
-      const resilient = new ResilientStore({
+      // Deadlines, circuit breaker and in-flight cap, then the failure mode around them; the
+      // embedded store needs none of them.
+      const breaker = new BreakerStore({
         inner: redisStore,
         timeoutMs: config.storeTimeoutMs,
+        failureMode: config.failureMode,
+        metrics,
+        logger,
+      });
+      const resilient = new FailureModeStore({
+        inner: breaker,
         failureMode: config.failureMode,
         liveNodes: () => liveNodeCount(),
         localMaxKeys: config.memoryMaxKeys,
         metrics,
-        logger,
       });
       events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
       // Outermost: a key Redis blocked stays answered from memory, even during an outage.

@@ -156,8 +156,8 @@ export function createApp(deps: AppDeps): Hono {
       return jsonResponse(error.toBody(), error.status, error.headers);
     }
     if (error instanceof StoreUnavailableError) {
-      // A store that classified the failure (the ResilientStore) has counted it already.
-      if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
+      // The BreakerStore counts the failures it reports, each under its kind.
+      if (!error.counted) metrics.storeErrors.inc({ kind: "unavailable" });
       const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
       return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
     }

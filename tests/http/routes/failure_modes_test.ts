@@ -1,23 +1,28 @@
 import assert from "node:assert/strict";
 import type { FailureMode } from "../../../src/config.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
-import { ResilientStore } from "../../../src/store/resilient_store.ts";
+import { BreakerStore } from "../../../src/store/breaker_store.ts";
+import { FailureModeStore } from "../../../src/store/failure_mode_store.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
 import { FakeStore } from "../../_helpers/fake_store.ts";
 
 function setup(failureMode: FailureMode, liveNodes = () => 1) {
   const inner = new FakeStore();
   const metrics = createMetrics({ nodeId: "test-8000", defaultMetrics: false });
-  const store = new ResilientStore({
+  const breaker = new BreakerStore({
     inner,
     timeoutMs: 50,
-    failureMode,
-    liveNodes,
     probeIntervalMs: 30,
     metrics,
   });
+  const store = new FailureModeStore({
+    inner: breaker,
+    failureMode,
+    liveNodes,
+    metrics,
+  });
   const { app } = makeTestApp({ store, metrics });
-  return { inner, store, app, metrics };
+  return { inner, breaker, store, app, metrics };
 }
 
 const check = (body: unknown) => jsonRequest(body);
@@ -100,14 +105,14 @@ Deno.test("POST /check in local mode enforces this node's share and marks it deg
 });
 
 Deno.test("GET /ready is 503 while the circuit is open and 200 once the store is back", async () => {
-  const { inner, store, app, metrics } = setup("open");
+  const { inner, breaker, store, app, metrics } = setup("open");
   try {
     assert.equal((await app.request("/ready")).status, 200);
     inner.mode = "fail";
     for (let i = 0; i < 3; i++) {
       await (await app.request("/check", check({ key: "k" }))).body?.cancel();
     }
-    assert.equal(store.circuitState, "open");
+    assert.equal(breaker.circuitState, "open");
     const down = await app.request("/ready");
     assert.equal(down.status, 503);
     assert.deepEqual((await down.json()).store, { kind: "redis", status: "down" });
@@ -117,7 +122,7 @@ Deno.test("GET /ready is 503 while the circuit is open and 200 once the store is
     assert.match(await metrics.render(), /ratelimiter_store_up\{node_id="test-8000"\} 0/);
     inner.mode = "up";
     const deadline = Date.now() + 5000;
-    while ((store.circuitState as string) !== "closed" && Date.now() < deadline) {
+    while ((breaker.circuitState as string) !== "closed" && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal((await app.request("/ready")).status, 200);

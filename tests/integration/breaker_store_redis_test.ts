@@ -1,5 +1,5 @@
 /**
- * The ResilientStore over a real RedisStore: what only a real connection shows.
+ * The BreakerStore (inside a FailureModeStore) over a real RedisStore: what only a real connection shows.
  *
  * @module
  */
@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
-import { ResilientStore } from "../../src/store/resilient_store.ts";
+import { BreakerStore } from "../../src/store/breaker_store.ts";
+import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -17,16 +18,19 @@ function req(key: string): LimitRequest {
 }
 
 Deno.test({
-  name: "ResilientStore does not blame Redis for a stall of this process past the deadline",
+  name: "BreakerStore does not blame Redis for a stall of this process past the deadline",
   ...opts,
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner: new RedisStore({ client }),
       timeoutMs: 100,
-      failureMode: "open",
       failureThreshold: 3,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
+      failureMode: "open",
     });
     try {
       let degraded = 0;
@@ -40,7 +44,7 @@ Deno.test({
         degraded += (await pending).filter((o) => o.degraded !== undefined).length;
       }
       assert.equal(degraded, 0);
-      assert.equal(store.circuitState, "closed");
+      assert.equal(breaker.circuitState, "closed");
       // Every call was counted by Redis, once.
       assert.equal(await redis.cli("ZCOUNT", "rl:sl:{k0}", "-inf", "(+inf"), "5");
     } finally {
@@ -51,16 +55,19 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ResilientStore reports a frozen Redis within the deadline and recovers when it thaws",
+  name: "BreakerStore reports a frozen Redis within the deadline and recovers when it thaws",
   ...opts,
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner: new RedisStore({ client }),
       timeoutMs: 100,
-      failureMode: "closed",
       probeIntervalMs: 100,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
+      failureMode: "closed",
     });
     try {
       await store.check([req("before")]);
@@ -72,14 +79,14 @@ Deno.test({
       const ms = performance.now() - started;
       assert.ok(errors.every((e) => e?.kind === "timeout"), String(errors));
       assert.ok(ms < 100 + 1000, `answered after ${ms} ms`);
-      assert.equal(store.circuitState, "open");
+      assert.equal(breaker.circuitState, "open");
       await assert.rejects(store.ping());
       redis.thaw();
       const deadline = Date.now() + 10_000;
-      while ((store.circuitState as string) !== "closed" && Date.now() < deadline) {
+      while ((breaker.circuitState as string) !== "closed" && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      assert.equal(store.circuitState, "closed");
+      assert.equal(breaker.circuitState, "closed");
       assert.equal((await store.check([req("after")])).degraded, undefined);
       // The timed-out calls reached Redis once it thawed: counted, never lost.
       assert.equal(await redis.cli("ZCOUNT", "rl:sl:{frozen}", "-inf", "(+inf"), "4");
