@@ -1,3 +1,5 @@
+import type { WallClock } from "./clock.ts";
+
 /** Log levels in increasing order of severity. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One of {@linkcode LOG_LEVELS}. */
@@ -25,7 +27,7 @@ export interface LoggerOptions {
   /** Where a finished line goes. @default {writes to stdout} */
   write?: (line: string) => void;
   /** Time source for the `time` field. @default {Date.now} */
-  clock?: () => number;
+  clock?: WallClock;
 }
 
 const encoder = new TextEncoder();

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -287,7 +287,7 @@ export class NodeRegistry {
 /** Options for {@linkcode MemoryRegistryBackend}. */
 export interface MemoryRegistryBackendOptions {
   /** Source of time. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /**
@@ -296,7 +296,7 @@ export interface MemoryRegistryBackendOptions {
  */
 export class MemoryRegistryBackend implements RegistryBackend {
   readonly kind = "memory" as const;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #records = new Map<string, NodeRecord>();
 
   constructor(options: MemoryRegistryBackendOptions = {}) {

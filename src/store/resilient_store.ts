@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { FailureMode } from "../config.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { ALGORITHM_IMPLS } from "../limiter/algorithms.ts";
@@ -77,7 +77,7 @@ export interface ResilientStoreOptions {
   /** Where circuit transitions are logged (once each). @default {none} */
   logger?: Logger;
   /** Wall-clock time source, in ms since the epoch. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /**
@@ -160,7 +160,7 @@ export class ResilientStore implements Store {
   readonly #maxInFlight: number;
   readonly #metrics: ResilienceMetrics | undefined;
   readonly #logger: Logger | undefined;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #breaker: CircuitBreaker;
   readonly #local: MemoryStore | undefined;
   /** Every call's deadline, on one shared coarse timer rather than a timer per call. */
