@@ -172,11 +172,6 @@ export class NodeRegistry {
     return this.#backend.kind;
   }
 
-  /** The TTL and keep period, in milliseconds. */
-  get timing(): RegistryTiming {
-    return { ...this.#timing };
-  }
-
   #request(): RegistrationRequest {
     return {
       id: this.id,
