@@ -50,7 +50,10 @@ export interface Config {
   failureMode: FailureMode;
   /** How long a shutdown waits for in-flight requests, in milliseconds. */
   shutdownGraceMs: number;
-  /** Most rate-limit keys the embedded store holds; a check needing one more is refused. */
+  /**
+   * Most rate-limit keys the embedded store holds (and the in-process limiter of the `local`
+   * failure mode); a check needing one more is refused, nothing is evicted.
+   */
   memoryMaxKeys: number;
   /** Longest a client may take to send a request body, in milliseconds (then 408). */
   bodyTimeoutMs: number;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { Override, OverrideLookup } from "../limiter/resolve.ts";
 
 /** Most overrides stored by default; past it `set` of a new key throws {@linkcode OverridesFullError}. */
@@ -82,7 +82,7 @@ export interface MemoryOverrideStoreOptions {
   /** Most overrides held. @default {DEFAULT_MAX_OVERRIDES} */
   maxOverrides?: number;
   /** Source of `updatedAt`. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /** Overrides in process memory, for the embedded store (one node). */
@@ -90,7 +90,7 @@ export class MemoryOverrideStore implements OverrideStore {
   readonly kind = "memory" as const;
   readonly #entries = new Map<string, OverrideEntry>();
   readonly #max: number;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
 
   constructor(options: MemoryOverrideStoreOptions = {}) {
     this.#max = options.maxOverrides ?? DEFAULT_MAX_OVERRIDES;

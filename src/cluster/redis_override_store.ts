@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { ClusterEvents } from "./events.ts";
 import { type Algorithm, ALGORITHMS } from "../limiter/types.ts";
 import type { Override } from "../limiter/resolve.ts";
@@ -141,7 +141,7 @@ export interface RedisOverrideStoreOptions {
   /** Most overrides stored. @default {DEFAULT_MAX_OVERRIDES} */
   maxOverrides?: number;
   /** Source of `updatedAt`. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
   /** Logger for refresh failures and recoveries. @default {silentLogger} */
   logger?: Logger;
 }
@@ -156,7 +156,7 @@ export class RedisOverrideStore implements OverrideStore {
   readonly #pollMs: number;
   readonly #timeoutMs: number;
   readonly #max: number;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #logger: Logger;
   readonly #set = new RedisScript(SET_OVERRIDE_SCRIPT);
   readonly #delete = new RedisScript(DELETE_OVERRIDE_SCRIPT);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import { type RedisReply, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
 import type {
@@ -149,7 +149,7 @@ export interface RedisRegistryBackendOptions {
   /** Deadline of each call in milliseconds. @default {2000} */
   timeoutMs?: number;
   /** Clock passed to the scripts; leave unset to use Redis `TIME` (tests set it). */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /** Node records in Redis, shared by the cluster. */
@@ -158,7 +158,7 @@ export class RedisRegistryBackend implements RegistryBackend {
   readonly #client: RedisClient;
   readonly #key: string;
   readonly #timeoutMs: number;
-  readonly #clock: Clock | undefined;
+  readonly #clock: WallClock | undefined;
   readonly #register = new RedisScript(REGISTER_SCRIPT);
   readonly #deregister = new RedisScript(DEREGISTER_SCRIPT);
   readonly #list = new RedisScript(LIST_SCRIPT);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -172,11 +172,6 @@ export class NodeRegistry {
     return this.#backend.kind;
   }
 
-  /** The TTL and keep period, in milliseconds. */
-  get timing(): RegistryTiming {
-    return { ...this.#timing };
-  }
-
   #request(): RegistrationRequest {
     return {
       id: this.id,
@@ -287,7 +282,7 @@ export class NodeRegistry {
 /** Options for {@linkcode MemoryRegistryBackend}. */
 export interface MemoryRegistryBackendOptions {
   /** Source of time. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /**
@@ -296,7 +291,7 @@ export interface MemoryRegistryBackendOptions {
  */
 export class MemoryRegistryBackend implements RegistryBackend {
   readonly kind = "memory" as const;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #records = new Map<string, NodeRecord>();
 
   constructor(options: MemoryRegistryBackendOptions = {}) {

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { routePath } from "hono/route";
 import { HTTPException } from "hono/http-exception";
-import type { Clock } from "../clock.ts";
+import type { MonotonicClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { ApiError, StoreUnavailableError } from "../errors.ts";
 import { type ClusterEvents, LocalEvents } from "../cluster/events.ts";
@@ -35,7 +35,7 @@ export interface AppDeps {
   /** Where management changes are announced to every node. @default {in process} */
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
-  clock?: Clock;
+  clock?: MonotonicClock;
 }
 
 /** Most (method, route, status) series of the HTTP metrics kept bound for reuse. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { MonotonicClock } from "../clock.ts";
 import type { ClusterEvents } from "../cluster/events.ts";
 import {
   type Algorithm,
@@ -42,7 +42,7 @@ export interface BlockCacheStoreOptions {
   /** Override and reset events from every node; each drops what is remembered of its key. */
   events: ClusterEvents;
   /** Monotonic time source in milliseconds. @default {performance.now} */
-  clock?: Clock;
+  clock?: MonotonicClock;
   /** Most keys remembered; past it expired entries are dropped, then the oldest. @default {100000} */
   maxKeys?: number;
   /** Called once per check answered from memory. @default {no-op} */
@@ -100,7 +100,7 @@ interface Block {
  */
 export class BlockCacheStore implements Store {
   readonly #inner: Store;
-  readonly #clock: Clock;
+  readonly #clock: MonotonicClock;
   readonly #maxKeys: number;
   readonly #onHit: () => void;
   readonly #algorithms: ReadonlySet<Algorithm>;

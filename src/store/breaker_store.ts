@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { FailureMode } from "../config.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import type { CheckOutcome, LimitRequest } from "../limiter/types.ts";
@@ -62,7 +62,7 @@ export interface BreakerStoreOptions {
   /** Where circuit transitions are logged (once each). @default {none} */
   logger?: Logger;
   /** Wall-clock time source of the breaker, in ms since the epoch. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 function start<T>(run: () => Promise<T>): Promise<T> {

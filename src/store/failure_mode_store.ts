@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import type { FailureMode } from "../config.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { ALGORITHM_IMPLS } from "../limiter/algorithms.ts";
@@ -33,7 +33,7 @@ export interface FailureModeStoreOptions {
   /** Where to count degraded decisions. @default {none} */
   metrics?: FailureModeStoreMetrics;
   /** Wall-clock time source of the `open` and `local` answers, in ms since the epoch. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
 }
 
 /**
@@ -82,7 +82,7 @@ export class FailureModeStore implements Store {
   readonly #failureMode: FailureMode;
   readonly #liveNodes: () => number;
   readonly #metrics: FailureModeStoreMetrics | undefined;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #local: MemoryStore | undefined;
 
   constructor(options: FailureModeStoreOptions) {

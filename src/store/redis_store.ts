@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import {
   CHECK_ARGS_PER_LIMIT,
@@ -36,7 +36,7 @@ export interface RedisStoreOptions {
    * Clock passed into the scripts. Leave unset in production: the scripts then read Redis `TIME`,
    * so nodes with skewed clocks agree. Tests set it to drive time by hand.
    */
-  clock?: Clock;
+  clock?: WallClock;
   /**
    * Keys SCAN may visit per counters page, as a multiple of the page size.
    * @default {PAGE_WORK_FACTOR}
@@ -88,7 +88,7 @@ export class RedisStore implements Store {
   readonly kind = "redis" as const;
   readonly #client: RedisClient;
   readonly #prefix: string;
-  readonly #clock: Clock | undefined;
+  readonly #clock: WallClock | undefined;
   readonly #scanBudgetFactor: number;
   readonly #check: Script = { source: CHECK_SCRIPT, sha: undefined };
   readonly #checkReadOnly: Script = { source: CHECK_READ_ONLY_SCRIPT, sha: undefined };

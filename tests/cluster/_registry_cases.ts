@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createManualClock, type ManualClock } from "../../src/clock.ts";
+import { createManualClock, type ManualClock } from "../_helpers/manual_clock.ts";
 import {
   NodeIdConflictError,
   NodeRegistry,

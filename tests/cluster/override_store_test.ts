@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { MemoryOverrideStore, OverridesFullError } from "../../src/cluster/override_store.ts";
 import { decodeOverride, encodeOverride } from "../../src/cluster/redis_override_store.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { createLogger } from "../../src/log.ts";
 import {
   MemoryRegistryBackend,

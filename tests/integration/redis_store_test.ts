@@ -4,7 +4,7 @@ import { createRedisClient } from "../../src/redis/client.ts";
 import { PEEK_CHUNK, RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { equivalenceGroups } from "../_helpers/checks.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

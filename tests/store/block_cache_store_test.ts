@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createManualClock, type ManualClock } from "../../src/clock.ts";
+import { createManualClock, type ManualClock } from "../_helpers/manual_clock.ts";
 import { LocalEvents } from "../../src/cluster/events.ts";
 import {
   type Algorithm,

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { Clock } from "../../clock.ts";
+import type { MonotonicClock } from "../../clock.ts";
 import {
   algorithmParam,
   type CheckOutcome,
@@ -43,7 +43,7 @@ export interface CheckRoutesOptions {
   /** Largest values a client may ask for (a request above it is a 400 `policy_violation`). */
   policy: LimitsPolicy;
   /** Monotonic-enough time source for durations, in ms. @default {performance.now} */
-  clock?: Clock;
+  clock?: MonotonicClock;
 }
 
 /** The JSON answer of one check. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createManualClock } from "../../../src/clock.ts";
+import { createManualClock } from "../../_helpers/manual_clock.ts";
 import { ALGORITHMS } from "../../../src/limiter/types.ts";
 import { MemoryStore } from "../../../src/store/memory_store.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createManualClock } from "../../../src/clock.ts";
+import { createManualClock } from "../../_helpers/manual_clock.ts";
 import { MemoryStore } from "../../../src/store/memory_store.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
 
