@@ -15,7 +15,7 @@
 import { type Logger, silentLogger } from "../log.ts";
 import { redisCall, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
-import { counterScanPattern } from "../store/keys.ts";
+import { activeCountersKey, activeCountersLockKey, counterScanPattern } from "../store/keys.ts";
 import type { Store } from "../store/types.ts";
 
 /**
@@ -126,8 +126,8 @@ export class ActiveCounters {
   }
 
   async #sharedTick(redis: SharedCountOptions): Promise<void> {
-    const lockKey = `${redis.prefix}:active_counters:lock`;
-    const countKey = `${redis.prefix}:active_counters`;
+    const lockKey = activeCountersLockKey(redis.prefix);
+    const countKey = activeCountersKey(redis.prefix);
     const lockMs = Math.max(5000, this.#intervalMs * 5);
     const [held, published] = await this.#lock.run<[number, string]>(
       redis.client,

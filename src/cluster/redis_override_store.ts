@@ -26,6 +26,7 @@ import {
 } from "./override_store.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, overridesKey, overridesVersionKey } from "../store/keys.ts";
 
 /**
  * Bumps the version key. A missing version key (Redis restarted empty or was flushed) starts again
@@ -130,7 +131,7 @@ export function decodeOverride(key: string, raw: string): OverrideEntry | undefi
 export interface RedisOverrideStoreOptions {
   /** A connected client; never closed here. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /** Where `override_changed` events arrive; without it only polling refreshes. @default {none} */
   events?: ClusterEvents;
@@ -175,10 +176,10 @@ export class RedisOverrideStore implements OverrideStore {
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: RedisOverrideStoreOptions) {
-    const prefix = options.prefix ?? "rl";
+    const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#client = options.client;
-    this.#hashKey = `${prefix}:overrides`;
-    this.#versionKey = `${prefix}:overrides:version`;
+    this.#hashKey = overridesKey(prefix);
+    this.#versionKey = overridesVersionKey(prefix);
     this.#events = options.events;
     this.#pollMs = options.pollIntervalMs ?? 250;
     this.#timeoutMs = options.timeoutMs ?? REDIS_CALL_TIMEOUT_MS;

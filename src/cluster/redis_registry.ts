@@ -9,6 +9,7 @@
 import type { Clock } from "../clock.ts";
 import { type RedisReply, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, nodesKey } from "../store/keys.ts";
 import type {
   NodeRecord,
   RegisterResult,
@@ -144,7 +145,7 @@ export function parseNodeRecord(raw: string): NodeRecord | undefined {
 export interface RedisRegistryBackendOptions {
   /** A connected client; never closed here. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /** Deadline of each call in milliseconds. @default {2000} */
   timeoutMs?: number;
@@ -165,7 +166,7 @@ export class RedisRegistryBackend implements RegistryBackend {
 
   constructor(options: RedisRegistryBackendOptions) {
     this.#client = options.client;
-    this.#key = `${options.prefix ?? "rl"}:nodes`;
+    this.#key = nodesKey(options.prefix ?? DEFAULT_KEY_PREFIX);
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#clock = options.clock;
   }

@@ -16,14 +16,20 @@ import {
 } from "../limiter/types.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { isConnectionError } from "../redis/errors.ts";
-import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
+import {
+  counterKey,
+  counterScanPattern,
+  DEFAULT_KEY_PREFIX,
+  escapeGlob,
+  parseCounterKey,
+} from "./keys.ts";
 import type { CounterInfo, CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
 
 /** Options for {@linkcode RedisStore}. */
 export interface RedisStoreOptions {
   /** A connected client; the store never closes it. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /**
    * Clock passed into the scripts. Leave unset in production: the scripts then read Redis `TIME`,
@@ -87,7 +93,7 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions) {
     this.#client = options.client;
-    this.#prefix = options.prefix ?? "rl";
+    this.#prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#clock = options.clock;
     this.#scanBudgetFactor = options.scanBudgetFactor ?? 10;
   }
