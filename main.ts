@@ -16,13 +16,10 @@ import { createMetrics } from "./src/metrics/metrics.ts";
 import { MemoryOverrideStore, type OverrideStore } from "./src/cluster/override_store.ts";
 import { RedisOverrideStore } from "./src/cluster/redis_override_store.ts";
 import { closeRedis, initRedis, type RedisClient } from "./src/redis/client.ts";
-import {
-  MemoryRegistryBackend,
-  NodeIdConflictError,
-  NodeRegistry,
-  type RegistryBackend,
-} from "./src/cluster/registry.ts";
-import { RedisRegistryBackend } from "./src/cluster/redis_registry.ts";
+import { MemoryRegistry } from "./src/cluster/memory_registry.ts";
+import { NodeRegistry } from "./src/cluster/node_registry.ts";
+import { NodeIdConflictError, type Registry } from "./src/cluster/registry.ts";
+import { RedisRegistry } from "./src/cluster/redis_registry.ts";
 import { BlockCacheStore } from "./src/store/block_cache_store.ts";
 import { MemoryStore } from "./src/store/memory_store.ts";
 import { RedisStore } from "./src/store/redis_store.ts";
@@ -95,7 +92,7 @@ async function main(args: string[]): Promise<number> {
   let client: RedisClient | undefined;
   let events: ClusterEvents = new LocalEvents();
   let overrideStore: OverrideStore = new MemoryOverrideStore();
-  let registryBackend: RegistryBackend = new MemoryRegistryBackend();
+  let registryBackend: Registry = new MemoryRegistry();
   if (config.redisUrl === undefined) {
     store = new MemoryStore({
       maxKeys: config.memoryMaxKeys,
@@ -135,7 +132,7 @@ async function main(args: string[]): Promise<number> {
         events,
         logger,
       });
-      registryBackend = new RedisRegistryBackend({ client, prefix: config.keyPrefix });
+      registryBackend = new RedisRegistry({ client, prefix: config.keyPrefix });
     } catch (error) {
       logger.error("redis_unavailable", {
         url: redactUrl(config.redisUrl),

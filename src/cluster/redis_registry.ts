@@ -14,7 +14,7 @@ import type {
   NodeRecord,
   RegisterResult,
   RegistrationRequest,
-  RegistryBackend,
+  Registry,
   RegistrySnapshot,
   RegistryTiming,
 } from "./registry.ts";
@@ -141,8 +141,8 @@ export function parseNodeRecord(raw: string): NodeRecord | undefined {
   }
 }
 
-/** Options for {@linkcode RedisRegistryBackend}. */
-export interface RedisRegistryBackendOptions {
+/** Options for {@linkcode RedisRegistry}. */
+export interface RedisRegistryOptions {
   /** A connected client; never closed here. */
   client: RedisClient;
   /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
@@ -154,7 +154,7 @@ export interface RedisRegistryBackendOptions {
 }
 
 /** Node records in Redis, shared by the cluster. */
-export class RedisRegistryBackend implements RegistryBackend {
+export class RedisRegistry implements Registry {
   readonly kind = "redis" as const;
   readonly #client: RedisClient;
   readonly #key: string;
@@ -164,7 +164,7 @@ export class RedisRegistryBackend implements RegistryBackend {
   readonly #deregister = new RedisScript(DEREGISTER_SCRIPT);
   readonly #list = new RedisScript(LIST_SCRIPT);
 
-  constructor(options: RedisRegistryBackendOptions) {
+  constructor(options: RedisRegistryOptions) {
     this.#client = options.client;
     this.#key = nodesKey(options.prefix ?? DEFAULT_KEY_PREFIX);
     this.#timeoutMs = options.timeoutMs ?? 2000;

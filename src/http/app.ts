@@ -9,7 +9,8 @@ import type { OverrideLookup } from "../limiter/resolve.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { MemoryOverrideStore, type OverrideStore } from "../cluster/override_store.ts";
-import { MemoryRegistryBackend, NodeRegistry } from "../cluster/registry.ts";
+import { MemoryRegistry } from "../cluster/memory_registry.ts";
+import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
@@ -74,7 +75,7 @@ export function createApp(deps: AppDeps): Hono {
   // With an override store given, it decides: a lookup passed beside it must not shadow it.
   const overrides = deps.overrideStore ?? deps.overrides ?? overrideStore;
   const registry = deps.registry ?? new NodeRegistry({
-    backend: new MemoryRegistryBackend(),
+    backend: new MemoryRegistry(),
     id: config.nodeId,
     address: `${config.nodeHost}:${config.nodePort}`,
     ttlSeconds: config.nodeTtlSeconds,

@@ -10,7 +10,7 @@ import {
   OverridesFullError,
   type OverrideStore,
 } from "../../cluster/override_store.ts";
-import type { NodeRegistry } from "../../cluster/registry.ts";
+import type { NodeRegistry } from "../../cluster/node_registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../../src/errors.ts";
 import { type ClusterEvent, LocalEvents } from "../../../src/cluster/events.ts";
 import { MemoryOverrideStore } from "../../../src/cluster/override_store.ts";
-import { MemoryRegistryBackend, NodeRegistry } from "../../../src/cluster/registry.ts";
+import { MemoryRegistry } from "../../../src/cluster/memory_registry.ts";
+import { NodeRegistry } from "../../../src/cluster/node_registry.ts";
 import { MemoryStore } from "../../../src/store/memory_store.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
 
@@ -33,7 +34,7 @@ const enc = encodeURIComponent;
 
 Deno.test("GET /api/nodes lists this node, Up, with the documented fields", async () => {
   const registry = new NodeRegistry({
-    backend: new MemoryRegistryBackend(),
+    backend: new MemoryRegistry(),
     id: "node-a",
     address: "10.1.2.3:8000",
     ttlSeconds: 30,
