@@ -8,12 +8,14 @@
 import { ActiveCounters } from "./src/cluster/active_counters.ts";
 import { createApp } from "./src/http/app.ts";
 import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
-import { type ClusterEvents, LocalEvents } from "./src/cluster/events.ts";
+import type { ClusterEvents } from "./src/cluster/events.ts";
+import { MemoryEvents } from "./src/cluster/memory_events.ts";
 import { RedisEvents } from "./src/cluster/redis_events.ts";
 import { listen, type Listener } from "./src/http/listener.ts";
 import { createLogger } from "./src/log.ts";
 import { createMetrics } from "./src/metrics/metrics.ts";
-import { MemoryOverrideStore, type OverrideStore } from "./src/cluster/override_store.ts";
+import { MemoryOverrideStore } from "./src/cluster/memory_override_store.ts";
+import type { OverrideStore } from "./src/cluster/override_store.ts";
 import { RedisOverrideStore } from "./src/cluster/redis_override_store.ts";
 import { closeRedis, initRedis, type RedisClient } from "./src/redis/client.ts";
 import { MemoryRegistry } from "./src/cluster/memory_registry.ts";
@@ -90,7 +92,7 @@ async function main(args: string[]): Promise<number> {
   let liveNodeCount = () => 1;
   let store: Store;
   let client: RedisClient | undefined;
-  let events: ClusterEvents = new LocalEvents();
+  let events: ClusterEvents = new MemoryEvents();
   let overrideStore: OverrideStore = new MemoryOverrideStore();
   let registryBackend: Registry = new MemoryRegistry();
   if (config.redisUrl === undefined) {

@@ -1,7 +1,8 @@
 /**
  * Events that every node must hear about, to drop state it caches: an override changed, or a
- * counter was reset. On Redis they travel over pub/sub on `<prefix>:events`; on the embedded
- * store they stay in the process.
+ * counter was reset. This is the port ({@linkcode ClusterEvents}) with the event types; the twins
+ * are `memory_events.ts` (within the process, for the embedded store) and `redis_events.ts`
+ * (pub/sub on `<prefix>:events`).
  *
  * @module
  */
@@ -22,26 +23,6 @@ export interface ClusterEvents {
   subscribe(listener: ClusterEventListener): () => void;
   /** Stops delivering and releases connections. */
   close(): Promise<void>;
-}
-
-/** {@linkcode ClusterEvents} within one process, for the embedded store and tests. */
-export class LocalEvents implements ClusterEvents {
-  readonly #listeners = new Set<ClusterEventListener>();
-
-  publish(event: ClusterEvent): Promise<void> {
-    for (const listener of this.#listeners) listener(event);
-    return Promise.resolve();
-  }
-
-  subscribe(listener: ClusterEventListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  close(): Promise<void> {
-    this.#listeners.clear();
-    return Promise.resolve();
-  }
 }
 
 /** Parses a pub/sub message into a {@linkcode ClusterEvent}, or `undefined` if it is not one. */

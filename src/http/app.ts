@@ -4,11 +4,13 @@ import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { ApiError, StoreUnavailableError } from "../errors.ts";
-import { type ClusterEvents, LocalEvents } from "../cluster/events.ts";
+import type { ClusterEvents } from "../cluster/events.ts";
+import { MemoryEvents } from "../cluster/memory_events.ts";
 import type { OverrideLookup } from "../limiter/resolve.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { MemoryOverrideStore, type OverrideStore } from "../cluster/override_store.ts";
+import { MemoryOverrideStore } from "../cluster/memory_override_store.ts";
+import type { OverrideStore } from "../cluster/override_store.ts";
 import { MemoryRegistry } from "../cluster/memory_registry.ts";
 import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
@@ -125,7 +127,7 @@ export function createApp(deps: AppDeps): Hono {
       store,
       registry,
       overrides: overrideStore,
-      events: deps.events ?? new LocalEvents(),
+      events: deps.events ?? new MemoryEvents(),
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createManualClock } from "../../src/clock.ts";
-import { MemoryOverrideStore, OverridesFullError } from "../../src/cluster/override_store.ts";
+import { MemoryOverrideStore } from "../../src/cluster/memory_override_store.ts";
+import { OverridesFullError } from "../../src/cluster/override_store.ts";
 import { decodeOverride, encodeOverride } from "../../src/cluster/redis_override_store.ts";
 
 Deno.test("MemoryOverrideStore sets, gets, lists by prefix and deletes", async () => {
