@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { ActiveCounters } from "./src/cluster/active_counters.ts";
+import { MemoryActiveCounters } from "./src/cluster/memory_active_counters.ts";
+import { RedisActiveCounters } from "./src/cluster/redis_active_counters.ts";
 import { createApp } from "./src/http/app.ts";
 import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
 import type { ClusterEvents } from "./src/cluster/events.ts";
@@ -180,14 +181,16 @@ async function main(args: string[]): Promise<number> {
 
   const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
 
-  const activeCounters = new ActiveCounters({
-    store,
-    set: (n) => metrics.activeCounters.set(n),
-    redis: client === undefined
-      ? undefined
-      : { client, prefix: config.keyPrefix, instance: registry.instance },
-    logger,
-  });
+  const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
+  const activeCounters = client === undefined
+    ? new MemoryActiveCounters({ store, set: setActiveCounters, logger })
+    : new RedisActiveCounters({
+      client,
+      prefix: config.keyPrefix,
+      instance: registry.instance,
+      set: setActiveCounters,
+      logger,
+    });
   activeCounters.start();
 
   let listener: Listener;
