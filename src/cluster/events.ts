@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Logger } from "../log.ts";
 
 /** A change every node must apply to what it caches. */
 export type ClusterEvent =
@@ -23,6 +24,26 @@ export interface ClusterEvents {
   subscribe(listener: ClusterEventListener): () => void;
   /** Stops delivering and releases connections. */
   close(): Promise<void>;
+}
+
+/**
+ * Publishes `event` on behalf of the component that changed the state. Never throws: a lost event
+ * is caught up by the override poll (and a block cache entry by its expiry), so a failure is only
+ * logged (warn `event_publish_failed`).
+ */
+export async function publishChange(
+  events: ClusterEvents,
+  event: ClusterEvent,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await events.publish(event);
+  } catch (error) {
+    logger.warn("event_publish_failed", {
+      type: event.type,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }
 
 /** Parses a pub/sub message into a {@linkcode ClusterEvent}, or `undefined` if it is not one. */

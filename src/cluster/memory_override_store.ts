@@ -4,6 +4,8 @@
  * @module
  */
 import type { Clock } from "../clock.ts";
+import { type ClusterEvents, publishChange } from "./events.ts";
+import { type Logger, silentLogger } from "../log.ts";
 import type { Override } from "../limiter/resolve.ts";
 import {
   DEFAULT_MAX_OVERRIDES,
@@ -21,6 +23,10 @@ export interface MemoryOverrideStoreOptions {
   maxOverrides?: number;
   /** Source of `updatedAt`. @default {Date.now} */
   clock?: Clock;
+  /** Where each change is announced as `override_changed`. @default {none: nothing is announced} */
+  events?: ClusterEvents | undefined;
+  /** Logger for events that could not be published. @default {silentLogger} */
+  logger?: Logger;
 }
 
 /** Overrides in process memory, for the embedded store (one node). */
@@ -29,10 +35,20 @@ export class MemoryOverrideStore implements OverrideStore {
   readonly #entries = new Map<string, OverrideEntry>();
   readonly #max: number;
   readonly #clock: Clock;
+  readonly #events: ClusterEvents | undefined;
+  readonly #logger: Logger;
 
   constructor(options: MemoryOverrideStoreOptions = {}) {
     this.#max = options.maxOverrides ?? DEFAULT_MAX_OVERRIDES;
     this.#clock = options.clock ?? Date.now;
+    this.#events = options.events;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  async #announce(key: string): Promise<void> {
+    if (this.#events !== undefined) {
+      await publishChange(this.#events, { type: "override_changed", key }, this.#logger);
+    }
   }
 
   start(): Promise<void> {
@@ -55,18 +71,21 @@ export class MemoryOverrideStore implements OverrideStore {
     return Promise.resolve(sortEntries(entries));
   }
 
-  set(key: string, override: Override): Promise<SetOverrideResult> {
+  /** Sets the override of `key`, then announces the change. */
+  async set(key: string, override: Override): Promise<SetOverrideResult> {
     const created = !this.#entries.has(key);
-    if (created && this.#entries.size >= this.#max) {
-      return Promise.reject(new OverridesFullError(this.#max));
-    }
+    if (created && this.#entries.size >= this.#max) throw new OverridesFullError(this.#max);
     const entry = overrideEntry(key, override, this.#clock());
     this.#entries.set(key, entry);
-    return Promise.resolve({ entry: { ...entry }, created });
+    await this.#announce(key);
+    return { entry: { ...entry }, created };
   }
 
-  delete(key: string): Promise<boolean> {
-    return Promise.resolve(this.#entries.delete(key));
+  /** Removes the override of `key` and announces the change; false (and no event) if none. */
+  async delete(key: string): Promise<boolean> {
+    if (!this.#entries.delete(key)) return false;
+    await this.#announce(key);
+    return true;
   }
 
   close(): Promise<void> {

@@ -73,7 +73,8 @@ export function createApp(deps: AppDeps): Hono {
     windowMs: config.defaultWindowMs,
     algorithm: config.defaultAlgorithm,
   };
-  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore();
+  const events = deps.events ?? new MemoryEvents();
+  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore({ events, logger });
   // With an override store given, it decides: a lookup passed beside it must not shadow it.
   const overrides = deps.overrideStore ?? deps.overrides ?? overrideStore;
   const registry = deps.registry ?? new NodeRegistry({
@@ -127,7 +128,7 @@ export function createApp(deps: AppDeps): Hono {
       store,
       registry,
       overrides: overrideStore,
-      events: deps.events ?? new MemoryEvents(),
+      events,
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,
