@@ -8,6 +8,7 @@ import {
   type PolicyMaxima,
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
+import { DEFAULT_KEY_PREFIX } from "./store/keys.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
 export const FAILURE_MODES = ["open", "closed", "local"] as const;
@@ -291,7 +292,7 @@ export function parseConfig(
     nodeTtlSeconds: e.NODE_TTL_SECONDS,
     nodeHeartbeatSeconds: e.NODE_HEARTBEAT_SECONDS,
     logLevel: e.LOG_LEVEL,
-    keyPrefix: e.KEY_PREFIX ?? "rl",
+    keyPrefix: e.KEY_PREFIX ?? DEFAULT_KEY_PREFIX,
     adminToken: e.ADMIN_TOKEN,
     adminReadAuth: e.ADMIN_READ_AUTH,
     storeTimeoutMs: e.STORE_TIMEOUT_MS,

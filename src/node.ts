@@ -9,18 +9,18 @@
  *
  * @module
  */
-import { ActiveCounters } from "./cluster/active_counters.ts";
-import { type ClusterEvents, LocalEvents } from "./cluster/events.ts";
-import { MemoryOverrideStore, type OverrideStore } from "./cluster/override_store.ts";
+import type { ClusterEvents } from "./cluster/events.ts";
+import { MemoryActiveCounters } from "./cluster/memory_active_counters.ts";
+import { MemoryEvents } from "./cluster/memory_events.ts";
+import { MemoryOverrideStore } from "./cluster/memory_override_store.ts";
+import { MemoryRegistry } from "./cluster/memory_registry.ts";
+import { NodeRegistry } from "./cluster/node_registry.ts";
+import type { OverrideStore } from "./cluster/override_store.ts";
+import { RedisActiveCounters } from "./cluster/redis_active_counters.ts";
 import { RedisEvents } from "./cluster/redis_events.ts";
 import { RedisOverrideStore } from "./cluster/redis_override_store.ts";
-import { RedisRegistryBackend } from "./cluster/redis_registry.ts";
-import {
-  MemoryRegistryBackend,
-  NodeIdConflictError,
-  NodeRegistry,
-  type RegistryBackend,
-} from "./cluster/registry.ts";
+import { RedisRegistry } from "./cluster/redis_registry.ts";
+import { NodeIdConflictError, type Registry } from "./cluster/registry.ts";
 import { type Config, redactUrl } from "./config.ts";
 import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
 import { createApp } from "./http/app.ts";
@@ -144,7 +144,7 @@ interface Backends {
   store: Store;
   events: ClusterEvents;
   overrideStore: OverrideStore;
-  registryBackend: RegistryBackend;
+  registryBackend: Registry;
 }
 
 /**
@@ -160,18 +160,18 @@ async function openBackends(
 ): Promise<Backends> {
   const stack = { config, liveNodes, metrics, logger };
   if (config.redisUrl === undefined) {
-    const events = new LocalEvents();
+    const events = new MemoryEvents();
     const store = createStoreStack({ ...stack, events });
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
     return {
       client: undefined,
       store,
       events,
-      overrideStore: new MemoryOverrideStore(),
-      registryBackend: new MemoryRegistryBackend(),
+      overrideStore: new MemoryOverrideStore({ events, logger }),
+      registryBackend: new MemoryRegistry(),
     };
   }
-  let events: ClusterEvents = new LocalEvents();
+  let events: ClusterEvents = new MemoryEvents();
   try {
     const client = await initRedis(config.redisUrl, { logger });
     const redis = new RedisStore({ client, prefix: config.keyPrefix });
@@ -182,7 +182,7 @@ async function openBackends(
       store: createStoreStack({ ...stack, redis, events }),
       events,
       overrideStore: new RedisOverrideStore({ client, prefix: config.keyPrefix, events, logger }),
-      registryBackend: new RedisRegistryBackend({ client, prefix: config.keyPrefix }),
+      registryBackend: new RedisRegistry({ client, prefix: config.keyPrefix }),
     };
   } catch (error) {
     logger.error("redis_unavailable", {
@@ -256,14 +256,16 @@ export async function createNode(
 
   const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
 
-  const activeCounters = new ActiveCounters({
-    store,
-    set: (n) => metrics.activeCounters.set(n),
-    redis: client === undefined
-      ? undefined
-      : { client, prefix: config.keyPrefix, instance: registry.instance },
-    logger,
-  });
+  const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
+  const activeCounters = client === undefined
+    ? new MemoryActiveCounters({ store, set: setActiveCounters, logger })
+    : new RedisActiveCounters({
+      client,
+      prefix: config.keyPrefix,
+      instance: registry.instance,
+      set: setActiveCounters,
+      logger,
+    });
   activeCounters.start();
 
   let listener: Listener | undefined;

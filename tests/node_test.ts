@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalEvents } from "../src/cluster/events.ts";
+import { MemoryEvents } from "../src/cluster/memory_events.ts";
 import { parseConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import { createMetrics } from "../src/metrics/metrics.ts";
@@ -20,7 +20,7 @@ function stackOf(env: Record<string, string>, redis: boolean) {
   return createStoreStack({
     config,
     redis: inner,
-    events: new LocalEvents(),
+    events: new MemoryEvents(),
     liveNodes: () => 1,
     metrics: createMetrics({ nodeId: "test" }),
     logger: silent,

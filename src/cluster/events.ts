@@ -1,10 +1,12 @@
 /**
  * Events that every node must hear about, to drop state it caches: an override changed, or a
- * counter was reset. On Redis they travel over pub/sub on `<prefix>:events`; on the embedded
- * store they stay in the process.
+ * counter was reset. This is the port ({@linkcode ClusterEvents}) with the event types; the twins
+ * are `memory_events.ts` (within the process, for the embedded store) and `redis_events.ts`
+ * (pub/sub on `<prefix>:events`).
  *
  * @module
  */
+import type { Logger } from "../log.ts";
 
 /** A change every node must apply to what it caches. */
 export type ClusterEvent =
@@ -24,23 +26,23 @@ export interface ClusterEvents {
   close(): Promise<void>;
 }
 
-/** {@linkcode ClusterEvents} within one process, for the embedded store and tests. */
-export class LocalEvents implements ClusterEvents {
-  readonly #listeners = new Set<ClusterEventListener>();
-
-  publish(event: ClusterEvent): Promise<void> {
-    for (const listener of this.#listeners) listener(event);
-    return Promise.resolve();
-  }
-
-  subscribe(listener: ClusterEventListener): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  close(): Promise<void> {
-    this.#listeners.clear();
-    return Promise.resolve();
+/**
+ * Publishes `event` on behalf of the component that changed the state. Never throws: a lost event
+ * is caught up by the override poll (and a block cache entry by its expiry), so a failure is only
+ * logged (warn `event_publish_failed`).
+ */
+export async function publishChange(
+  events: ClusterEvents,
+  event: ClusterEvent,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await events.publish(event);
+  } catch (error) {
+    logger.warn("event_publish_failed", {
+      type: event.type,
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 }
 

@@ -1,12 +1,12 @@
 /**
  * Per-key limits set by the operator (`PUT /api/limits/{key}`). An override decides: `/check` uses
  * it even when the request names its own limit. `/check` reads overrides synchronously from an
- * in-memory copy ({@linkcode OverrideStore.get}); the Redis implementation keeps that copy in step
- * across nodes (`src/cluster/redis_override_store.ts`).
+ * in-memory copy ({@linkcode OverrideStore.get}). This is the port with the helpers both twins
+ * share; the twins are `memory_override_store.ts` (one node) and `redis_override_store.ts`, which
+ * keeps the copy in step across nodes.
  *
  * @module
  */
-import type { WallClock } from "../clock.ts";
 import type { Override, OverrideLookup } from "../limiter/resolve.ts";
 
 /** Most overrides stored by default; past it `set` of a new key throws {@linkcode OverridesFullError}. */
@@ -75,63 +75,4 @@ export interface OverrideStore extends OverrideLookup {
 /** Sorts entries by key in code-unit order (the same on every node). */
 export function sortEntries(entries: OverrideEntry[]): OverrideEntry[] {
   return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-}
-
-/** Options for {@linkcode MemoryOverrideStore}. */
-export interface MemoryOverrideStoreOptions {
-  /** Most overrides held. @default {DEFAULT_MAX_OVERRIDES} */
-  maxOverrides?: number;
-  /** Source of `updatedAt`. @default {Date.now} */
-  clock?: WallClock;
-}
-
-/** Overrides in process memory, for the embedded store (one node). */
-export class MemoryOverrideStore implements OverrideStore {
-  readonly kind = "memory" as const;
-  readonly #entries = new Map<string, OverrideEntry>();
-  readonly #max: number;
-  readonly #clock: WallClock;
-
-  constructor(options: MemoryOverrideStoreOptions = {}) {
-    this.#max = options.maxOverrides ?? DEFAULT_MAX_OVERRIDES;
-    this.#clock = options.clock ?? Date.now;
-  }
-
-  start(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  get(key: string): Override | undefined {
-    return this.#entries.get(key);
-  }
-
-  entry(key: string): Promise<OverrideEntry | undefined> {
-    const entry = this.#entries.get(key);
-    return Promise.resolve(entry === undefined ? undefined : { ...entry });
-  }
-
-  list(prefix?: string): Promise<OverrideEntry[]> {
-    const entries = [...this.#entries.values()]
-      .filter((e) => prefix === undefined || e.key.startsWith(prefix))
-      .map((e) => ({ ...e }));
-    return Promise.resolve(sortEntries(entries));
-  }
-
-  set(key: string, override: Override): Promise<SetOverrideResult> {
-    const created = !this.#entries.has(key);
-    if (created && this.#entries.size >= this.#max) {
-      return Promise.reject(new OverridesFullError(this.#max));
-    }
-    const entry = overrideEntry(key, override, this.#clock());
-    this.#entries.set(key, entry);
-    return Promise.resolve({ entry: { ...entry }, created });
-  }
-
-  delete(key: string): Promise<boolean> {
-    return Promise.resolve(this.#entries.delete(key));
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
 }

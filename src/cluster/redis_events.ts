@@ -17,13 +17,14 @@ import {
 import { type Logger, silentLogger } from "../log.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, eventsChannel } from "../store/keys.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** Options for {@linkcode RedisEvents.connect}. */
 export interface RedisEventsOptions {
   /** A connected client used to publish; duplicated for the subscriber connection. */
   client: RedisClient;
-  /** Prefix of the channel name. @default {"rl"} */
+  /** Prefix of the channel name. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /** Deadline of connecting, subscribing and each publish, in milliseconds. @default {2000} */
   timeoutMs?: number;
@@ -78,7 +79,7 @@ export class RedisEvents implements ClusterEvents {
     const events = new RedisEvents(
       options.client,
       subscriber,
-      `${options.prefix ?? "rl"}:events`,
+      eventsChannel(options.prefix ?? DEFAULT_KEY_PREFIX),
       timeoutMs,
       logger,
     );

@@ -6,12 +6,13 @@
  * Each node keeps all overrides in memory so `/check` looks them up without a round trip. The copy
  * is reloaded whenever the version differs from the one it was loaded at: checked at once when an
  * `override_changed` event arrives over pub/sub, and polled every 250 ms, so a lost message still
- * converges well within a second.
+ * converges well within a second. The store announces its own changes: `set` and `delete` publish
+ * `override_changed` once Redis has the change.
  *
  * @module
  */
 import type { WallClock } from "../clock.ts";
-import type { ClusterEvents } from "./events.ts";
+import { type ClusterEvents, publishChange } from "./events.ts";
 import { type Algorithm, ALGORITHMS } from "../limiter/types.ts";
 import type { Override } from "../limiter/resolve.ts";
 import { type Logger, silentLogger } from "../log.ts";
@@ -26,6 +27,7 @@ import {
 } from "./override_store.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, overridesKey, overridesVersionKey } from "../store/keys.ts";
 
 /**
  * Bumps the version key. A missing version key (Redis restarted empty or was flushed) starts again
@@ -130,9 +132,12 @@ export function decodeOverride(key: string, raw: string): OverrideEntry | undefi
 export interface RedisOverrideStoreOptions {
   /** A connected client; never closed here. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
-  /** Where `override_changed` events arrive; without it only polling refreshes. @default {none} */
+  /**
+   * Where `override_changed` events are announced after each change and heard from other nodes;
+   * without it nothing is announced and only polling refreshes. @default {none}
+   */
   events?: ClusterEvents;
   /** Milliseconds between version polls; 0 disables polling. @default {250} */
   pollIntervalMs?: number;
@@ -142,7 +147,7 @@ export interface RedisOverrideStoreOptions {
   maxOverrides?: number;
   /** Source of `updatedAt`. @default {Date.now} */
   clock?: WallClock;
-  /** Logger for refresh failures and recoveries. @default {silentLogger} */
+  /** Logger for refresh failures, recoveries and events that could not be published. @default {silentLogger} */
   logger?: Logger;
 }
 
@@ -175,10 +180,10 @@ export class RedisOverrideStore implements OverrideStore {
   #unsubscribe: (() => void) | undefined;
 
   constructor(options: RedisOverrideStoreOptions) {
-    const prefix = options.prefix ?? "rl";
+    const prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#client = options.client;
-    this.#hashKey = `${prefix}:overrides`;
-    this.#versionKey = `${prefix}:overrides:version`;
+    this.#hashKey = overridesKey(prefix);
+    this.#versionKey = overridesVersionKey(prefix);
     this.#events = options.events;
     this.#pollMs = options.pollIntervalMs ?? 250;
     this.#timeoutMs = options.timeoutMs ?? REDIS_CALL_TIMEOUT_MS;
@@ -303,9 +308,17 @@ export class RedisOverrideStore implements OverrideStore {
     );
   }
 
-  set(key: string, override: Override): Promise<SetOverrideResult> {
+  /** Announces a change this node made, once the change is in Redis and in the copy. */
+  async #announce(key: string): Promise<void> {
+    if (this.#events !== undefined) {
+      await publishChange(this.#events, { type: "override_changed", key }, this.#logger);
+    }
+  }
+
+  /** Sets the override of `key`, then announces the change. */
+  async set(key: string, override: Override): Promise<SetOverrideResult> {
     const entry = overrideEntry(key, override, this.#clock());
-    return this.#serial(async () => {
+    const result = await this.#serial(async () => {
       const [created, version] = await this.#set.run<[number, string]>(
         this.#client,
         [this.#hashKey, this.#versionKey],
@@ -316,10 +329,13 @@ export class RedisOverrideStore implements OverrideStore {
       this.#applyOwn(key, toOverride(entry), version);
       return { entry, created: created === 1 };
     });
+    await this.#announce(key);
+    return result;
   }
 
-  delete(key: string): Promise<boolean> {
-    return this.#serial(async () => {
+  /** Removes the override of `key` and announces the change; false (and no event) if none. */
+  async delete(key: string): Promise<boolean> {
+    const removed = await this.#serial(async () => {
       const [removed, version] = await this.#delete.run<[number, string]>(
         this.#client,
         [this.#hashKey, this.#versionKey],
@@ -329,6 +345,8 @@ export class RedisOverrideStore implements OverrideStore {
       if (removed === 1) this.#applyOwn(key, undefined, version);
       return removed === 1;
     });
+    if (removed) await this.#announce(key);
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -9,11 +9,12 @@
 import type { WallClock } from "../clock.ts";
 import { type RedisReply, RedisScript } from "../redis/call.ts";
 import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, nodesKey } from "../store/keys.ts";
 import type {
   NodeRecord,
   RegisterResult,
   RegistrationRequest,
-  RegistryBackend,
+  Registry,
   RegistrySnapshot,
   RegistryTiming,
 } from "./registry.ts";
@@ -140,11 +141,11 @@ export function parseNodeRecord(raw: string): NodeRecord | undefined {
   }
 }
 
-/** Options for {@linkcode RedisRegistryBackend}. */
-export interface RedisRegistryBackendOptions {
+/** Options for {@linkcode RedisRegistry}. */
+export interface RedisRegistryOptions {
   /** A connected client; never closed here. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /** Deadline of each call in milliseconds. @default {2000} */
   timeoutMs?: number;
@@ -153,7 +154,7 @@ export interface RedisRegistryBackendOptions {
 }
 
 /** Node records in Redis, shared by the cluster. */
-export class RedisRegistryBackend implements RegistryBackend {
+export class RedisRegistry implements Registry {
   readonly kind = "redis" as const;
   readonly #client: RedisClient;
   readonly #key: string;
@@ -163,9 +164,9 @@ export class RedisRegistryBackend implements RegistryBackend {
   readonly #deregister = new RedisScript(DEREGISTER_SCRIPT);
   readonly #list = new RedisScript(LIST_SCRIPT);
 
-  constructor(options: RedisRegistryBackendOptions) {
+  constructor(options: RedisRegistryOptions) {
     this.#client = options.client;
-    this.#key = `${options.prefix ?? "rl"}:nodes`;
+    this.#key = nodesKey(options.prefix ?? DEFAULT_KEY_PREFIX);
     this.#timeoutMs = options.timeoutMs ?? 2000;
     this.#clock = options.clock;
   }

@@ -4,12 +4,15 @@ import { HTTPException } from "hono/http-exception";
 import type { MonotonicClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { ApiError, StoreUnavailableError } from "../errors.ts";
-import { type ClusterEvents, LocalEvents } from "../cluster/events.ts";
+import type { ClusterEvents } from "../cluster/events.ts";
+import { MemoryEvents } from "../cluster/memory_events.ts";
 import type { OverrideLookup } from "../limiter/resolve.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { MemoryOverrideStore, type OverrideStore } from "../cluster/override_store.ts";
-import { MemoryRegistryBackend, NodeRegistry } from "../cluster/registry.ts";
+import { MemoryOverrideStore } from "../cluster/memory_override_store.ts";
+import type { OverrideStore } from "../cluster/override_store.ts";
+import { MemoryRegistry } from "../cluster/memory_registry.ts";
+import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
@@ -70,11 +73,12 @@ export function createApp(deps: AppDeps): Hono {
     windowMs: config.defaultWindowMs,
     algorithm: config.defaultAlgorithm,
   };
-  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore();
+  const events = deps.events ?? new MemoryEvents();
+  const overrideStore = deps.overrideStore ?? new MemoryOverrideStore({ events, logger });
   // With an override store given, it decides: a lookup passed beside it must not shadow it.
   const overrides = deps.overrideStore ?? deps.overrides ?? overrideStore;
   const registry = deps.registry ?? new NodeRegistry({
-    backend: new MemoryRegistryBackend(),
+    backend: new MemoryRegistry(),
     id: config.nodeId,
     address: `${config.nodeHost}:${config.nodePort}`,
     ttlSeconds: config.nodeTtlSeconds,
@@ -124,7 +128,7 @@ export function createApp(deps: AppDeps): Hono {
       store,
       registry,
       overrides: overrideStore,
-      events: deps.events ?? new LocalEvents(),
+      events,
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,

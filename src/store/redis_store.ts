@@ -16,7 +16,13 @@ import {
 } from "../limiter/types.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { isConnectionError } from "../redis/errors.ts";
-import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
+import {
+  counterKey,
+  counterScanPattern,
+  DEFAULT_KEY_PREFIX,
+  escapeGlob,
+  parseCounterKey,
+} from "./keys.ts";
 import {
   type CounterInfo,
   type CounterPage,
@@ -30,7 +36,7 @@ import {
 export interface RedisStoreOptions {
   /** A connected client; the store never closes it. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /**
    * Clock passed into the scripts. Leave unset in production: the scripts then read Redis `TIME`,
@@ -97,7 +103,7 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions) {
     this.#client = options.client;
-    this.#prefix = options.prefix ?? "rl";
+    this.#prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#clock = options.clock;
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
   }

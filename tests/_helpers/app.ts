@@ -6,7 +6,7 @@ import type { OverrideLookup } from "../../src/limiter/resolve.ts";
 import { silentLogger } from "../../src/log.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { OverrideStore } from "../../src/cluster/override_store.ts";
-import type { NodeRegistry } from "../../src/cluster/registry.ts";
+import type { NodeRegistry } from "../../src/cluster/node_registry.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
 

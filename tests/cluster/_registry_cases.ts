@@ -1,25 +1,21 @@
 /**
- * Registry rules run against every {@linkcode RegistryBackend} (memory and Redis) with a manual
- * clock, so the two implementations cannot drift apart.
+ * Registry rules run against both {@linkcode Registry} twins (memory and Redis) through a
+ * {@linkcode NodeRegistry} with a manual clock, so the two implementations cannot drift apart.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { createManualClock, type ManualClock } from "../_helpers/manual_clock.ts";
-import {
-  NodeIdConflictError,
-  NodeRegistry,
-  type NodeRegistryOptions,
-  type RegistryBackend,
-} from "../../src/cluster/registry.ts";
+import { NodeRegistry, type NodeRegistryOptions } from "../../src/cluster/node_registry.ts";
+import { NodeIdConflictError, type Registry } from "../../src/cluster/registry.ts";
 
-/** Makes a fresh, empty backend on `clock`. */
-export type BackendFactory = (clock: ManualClock) => Promise<RegistryBackend> | RegistryBackend;
+/** Makes a fresh, empty registry on `clock`. */
+export type BackendFactory = (clock: ManualClock) => Promise<Registry> | Registry;
 
 const TTL_S = 2;
 
 function node(
-  backend: RegistryBackend,
+  backend: Registry,
   id: string,
   extra: Partial<NodeRegistryOptions> = {},
 ): NodeRegistry {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ActiveCounters } from "../../src/cluster/active_counters.ts";
+import { MemoryActiveCounters } from "../../src/cluster/memory_active_counters.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 
-Deno.test("ActiveCounters counts the embedded store's counters", async () => {
+Deno.test("MemoryActiveCounters counts the embedded store's counters", async () => {
   const store = new MemoryStore({ sweepIntervalMs: 0 });
   for (let i = 0; i < 7; i++) {
     await store.check([{
@@ -14,7 +14,7 @@ Deno.test("ActiveCounters counts the embedded store's counters", async () => {
     }]);
   }
   const seen: number[] = [];
-  const counters = new ActiveCounters({ store, set: (n) => seen.push(n) });
+  const counters = new MemoryActiveCounters({ store, set: (n) => seen.push(n) });
   await counters.tick();
   assert.deepEqual(seen, [7]);
 });
@@ -33,7 +33,7 @@ Deno.test("ActiveCounters.start() counts at once, never overlaps itself, and sto
     return calls;
   };
   const seen: number[] = [];
-  const counters = new ActiveCounters({ store, set: (n) => seen.push(n), intervalMs: 1 });
+  const counters = new MemoryActiveCounters({ store, set: (n) => seen.push(n), intervalMs: 1 });
   counters.start();
   counters.start();
   await new Promise((r) => setTimeout(r, 200));

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { createManualClock } from "../_helpers/manual_clock.ts";
-import { MemoryOverrideStore, OverridesFullError } from "../../src/cluster/override_store.ts";
+import type { ClusterEvent } from "../../src/cluster/events.ts";
+import { MemoryEvents } from "../../src/cluster/memory_events.ts";
+import { MemoryOverrideStore } from "../../src/cluster/memory_override_store.ts";
+import { createLogger } from "../../src/log.ts";
+import { OverridesFullError } from "../../src/cluster/override_store.ts";
 import { decodeOverride, encodeOverride } from "../../src/cluster/redis_override_store.ts";
 
 Deno.test("MemoryOverrideStore sets, gets, lists by prefix and deletes", async () => {
@@ -74,4 +78,36 @@ Deno.test("encodeOverride() and decodeOverride() round-trip, dropping unknown al
   assert.equal(decodeOverride("k", "not json"), undefined);
   assert.equal(decodeOverride("k", '{"limit":0,"window_ms":5}'), undefined);
   assert.equal(decodeOverride("k", '{"limit":2}'), undefined);
+});
+
+Deno.test("MemoryOverrideStore announces each change it makes, and only those", async () => {
+  const events = new MemoryEvents();
+  const seen: ClusterEvent[] = [];
+  events.subscribe((e) => seen.push(e));
+  const store = new MemoryOverrideStore({ events, maxOverrides: 1 });
+  await store.set("a", { limit: 1, windowMs: 1000 });
+  await store.set("a", { limit: 2, windowMs: 1000 });
+  await assert.rejects(() => store.set("b", { limit: 1, windowMs: 1000 }), OverridesFullError);
+  assert.equal(await store.delete("a"), true);
+  assert.equal(await store.delete("a"), false);
+  assert.deepEqual(seen, [
+    { type: "override_changed", key: "a" },
+    { type: "override_changed", key: "a" },
+    { type: "override_changed", key: "a" },
+  ]);
+});
+
+Deno.test("MemoryOverrideStore logs an event it cannot publish and keeps the change", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
+  const events = new MemoryEvents();
+  events.publish = () => Promise.reject(new Error("connection refused"));
+  const store = new MemoryOverrideStore({ events, logger });
+  const { created } = await store.set("a", { limit: 1, windowMs: 1000 });
+  assert.equal(created, true);
+  assert.equal(store.get("a")?.limit, 1);
+  assert.deepEqual(
+    lines.map((l) => [l.event, l.type, l.error]),
+    [["event_publish_failed", "override_changed", "connection refused"]],
+  );
 });

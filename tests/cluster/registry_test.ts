@@ -1,24 +1,24 @@
 import assert from "node:assert/strict";
 import { createManualClock } from "../_helpers/manual_clock.ts";
 import { createLogger } from "../../src/log.ts";
-import {
-  MemoryRegistryBackend,
-  NodeRegistry,
-  type RegisterResult,
-  type RegistrationRequest,
-  type RegistryTiming,
+import { MemoryRegistry } from "../../src/cluster/memory_registry.ts";
+import { NodeRegistry } from "../../src/cluster/node_registry.ts";
+import type {
+  RegisterResult,
+  RegistrationRequest,
+  RegistryTiming,
 } from "../../src/cluster/registry.ts";
 import { runRegistryCases } from "./_registry_cases.ts";
 
-Deno.test("NodeRegistry follows the registry rules on MemoryRegistryBackend", async (t) => {
-  await runRegistryCases(t, (clock) => new MemoryRegistryBackend({ clock }));
+Deno.test("NodeRegistry follows the registry rules on MemoryRegistry", async (t) => {
+  await runRegistryCases(t, (clock) => new MemoryRegistry({ clock }));
 });
 
 Deno.test("NodeRegistry rejects a heartbeat that is not below the TTL", () => {
   assert.throws(
     () =>
       new NodeRegistry({
-        backend: new MemoryRegistryBackend(),
+        backend: new MemoryRegistry(),
         id: "n",
         address: "h:1",
         ttlSeconds: 2,
@@ -29,7 +29,7 @@ Deno.test("NodeRegistry rejects a heartbeat that is not below the TTL", () => {
 });
 
 /** A backend that fails while `down` is set, to simulate a store outage. */
-class FlakyBackend extends MemoryRegistryBackend {
+class FlakyBackend extends MemoryRegistry {
   down = false;
   override register(request: RegistrationRequest, timing: RegistryTiming): Promise<RegisterResult> {
     if (this.down) return Promise.reject(new Error("connection refused"));
@@ -70,7 +70,7 @@ Deno.test("NodeRegistry.heartbeat() survives a store outage and logs once per tr
 });
 
 Deno.test("NodeRegistry beats on its own timer until stopped", async () => {
-  const backend = new MemoryRegistryBackend();
+  const backend = new MemoryRegistry();
   const registry = new NodeRegistry({
     backend,
     id: "n",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ActiveCounters } from "../../src/cluster/active_counters.ts";
+import { RedisActiveCounters } from "../../src/cluster/redis_active_counters.ts";
 import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
@@ -7,7 +7,7 @@ import { startRedis } from "../_helpers/redis_server.ts";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
-  name: "ActiveCounters on Redis: one node scans in bounded steps and every node reads its total",
+  name: "RedisActiveCounters: one node scans in bounded steps and every node reads its total",
   ...opts,
   async fn() {
     await using redis = await startRedis();
@@ -23,10 +23,11 @@ Deno.test({
       await redis.cli("SET", "rl:overrides:version", "1");
       const gauges = { a: -1, b: -1 };
       const make = (name: "a" | "b") =>
-        new ActiveCounters({
-          store,
+        new RedisActiveCounters({
+          client,
+          prefix: "rl",
+          instance: name,
           set: (n) => gauges[name] = n,
-          redis: { client, prefix: "rl", instance: name },
           scanCount: 100,
           scansPerTick: 5,
         });

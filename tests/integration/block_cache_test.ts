@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalEvents } from "../../src/cluster/events.ts";
+import { MemoryEvents } from "../../src/cluster/memory_events.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { createRedisClient } from "../../src/redis/client.ts";
 import { BlockCacheStore } from "../../src/store/block_cache_store.ts";
@@ -28,7 +28,7 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
-    const events = new LocalEvents();
+    const events = new MemoryEvents();
     const nodeA = new BlockCacheStore({ inner: new RedisStore({ client }), events });
     const nodeB = new BlockCacheStore({ inner: new RedisStore({ client }), events });
     try {
@@ -69,7 +69,7 @@ Deno.test({
     const client = await createRedisClient(redis.url);
     const store = new BlockCacheStore({
       inner: new RedisStore({ client }),
-      events: new LocalEvents(),
+      events: new MemoryEvents(),
     });
     try {
       const key = req("short", 2, 400);
@@ -97,7 +97,7 @@ Deno.test({
     const client = await createRedisClient(redis.url);
     const store = new BlockCacheStore({
       inner: new RedisStore({ client }),
-      events: new LocalEvents(),
+      events: new MemoryEvents(),
     });
     try {
       const narrow: LimitRequest = { ...req("g", 10, 60_000), algorithm: "gcra", burst: 1 };

@@ -1,7 +1,8 @@
 import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { ApiError, StoreUnavailableError } from "../../errors.ts";
-import type { ClusterEvent, ClusterEvents } from "../../cluster/events.ts";
+import type { ClusterEvents } from "../../cluster/events.ts";
+import { resetCounter } from "../../cluster/reset_counter.ts";
 import type { LimitDefaults, Override, OverrideLookup } from "../../limiter/resolve.ts";
 import { ALGORITHMS, type Decision, type LimitRequest } from "../../limiter/types.ts";
 import { type Logger, silentLogger } from "../../log.ts";
@@ -10,7 +11,7 @@ import {
   OverridesFullError,
   type OverrideStore,
 } from "../../cluster/override_store.ts";
-import type { NodeRegistry } from "../../cluster/registry.ts";
+import type { NodeRegistry } from "../../cluster/node_registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";
@@ -274,18 +275,6 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.use("*", adminAuth(options.auth));
 
-  /** Tells every node; a lost event is caught up by the override poll, so failure only logs. */
-  const publish = async (event: ClusterEvent) => {
-    try {
-      await events.publish(event);
-    } catch (error) {
-      logger.warn("event_publish_failed", {
-        type: event.type,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-  };
-
   app.get("/nodes", async (c) => {
     readQuery(c, []);
     const nodes = await registry.list();
@@ -343,7 +332,6 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
       }
       throw error;
     }
-    await publish({ type: "override_changed", key });
     return c.json({
       ...overrideView(result.entry),
       updated: true,
@@ -357,7 +345,6 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
     if (!await overrides.delete(key)) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
     }
-    await publish({ type: "override_changed", key });
     return c.json({ key, deleted: true });
   });
 
@@ -399,8 +386,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   app.post("/counters/:key/reset", async (c) => {
     const key = pathKey(c, 1);
     readQuery(c, []);
-    const reset = await store.reset(key);
-    await publish({ type: "counter_reset", key });
+    const reset = await resetCounter(key, { store, events, logger });
     return c.json({ key, reset });
   });
 

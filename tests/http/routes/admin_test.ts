@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../../src/errors.ts";
-import { type ClusterEvent, LocalEvents } from "../../../src/cluster/events.ts";
-import { MemoryOverrideStore } from "../../../src/cluster/override_store.ts";
-import { MemoryRegistryBackend, NodeRegistry } from "../../../src/cluster/registry.ts";
+import type { ClusterEvent } from "../../../src/cluster/events.ts";
+import { MemoryEvents } from "../../../src/cluster/memory_events.ts";
+import { MemoryOverrideStore } from "../../../src/cluster/memory_override_store.ts";
+import { MemoryRegistry } from "../../../src/cluster/memory_registry.ts";
+import { NodeRegistry } from "../../../src/cluster/node_registry.ts";
 import { MemoryStore } from "../../../src/store/memory_store.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
 
@@ -33,7 +35,7 @@ const enc = encodeURIComponent;
 
 Deno.test("GET /api/nodes lists this node, Up, with the documented fields", async () => {
   const registry = new NodeRegistry({
-    backend: new MemoryRegistryBackend(),
+    backend: new MemoryRegistry(),
     id: "node-a",
     address: "10.1.2.3:8000",
     ttlSeconds: 30,
@@ -191,7 +193,7 @@ const ODD_KEYS = [
 ];
 
 Deno.test("keys with /, :, spaces, braces and non-ASCII text round-trip through every endpoint", async (t) => {
-  const events = new LocalEvents();
+  const events = new MemoryEvents();
   const seen: ClusterEvent[] = [];
   events.subscribe((e) => seen.push(e));
   const { app } = makeTestApp({ events });
