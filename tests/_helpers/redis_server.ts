@@ -5,6 +5,7 @@
  * @module
  */
 import { freePort, pingRedis, redisServerArgs } from "../../tools/local_redis.ts";
+import { RedisCli } from "./redis_cli.ts";
 
 /** A free TCP port on 127.0.0.1 (re-exported for tests). */
 export { freePort };
@@ -14,7 +15,10 @@ export interface TestRedis {
   readonly port: number;
   readonly url: string;
   readonly pid: number;
-  /** Sends a command with redis-cli and returns its output (trimmed). */
+  /**
+   * Sends a command over this server's one test connection and returns what redis-cli would
+   * print (trimmed): see {@linkcode RedisCli.cli}.
+   */
   cli(...args: string[]): Promise<string>;
   /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
@@ -62,7 +66,9 @@ export async function startRedis(): Promise<TestRedis> {
   const port = freePort();
   let child = spawn(port);
   await waitUp(port, child);
+  const cli = new RedisCli(port);
   const stopChild = async (signal: Deno.Signal) => {
+    cli.close();
     try {
       // A frozen server would hold SIGTERM until resumed.
       if (signal !== "SIGKILL") child.kill("SIGCONT");
@@ -82,17 +88,11 @@ export async function startRedis(): Promise<TestRedis> {
     get pid() {
       return child.pid;
     },
-    async cli(...args: string[]) {
-      const out = await new Deno.Command("redis-cli", {
-        args: ["-p", String(port), ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    },
+    cli: (...args: string[]) => cli.cli(...args),
     stop: () => stopChild("SIGTERM"),
     kill: () => stopChild("SIGKILL"),
     async restart() {
+      cli.close();
       child = spawn(port);
       await waitUp(port, child);
     },
