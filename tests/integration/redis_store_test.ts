@@ -153,7 +153,11 @@ Deno.test({
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
     try {
-      const store = new RedisStore({ client, prefix: "rl" });
+      // A fixed clock at the start of a 10 s window: the fixed-window key then lives a full
+      // 10 s of real time, however slowly the checks below run (with Redis's own clock it
+      // expired at the next window boundary, possibly between two of them).
+      const clock = createManualClock(1_700_000_000_000);
+      const store = new RedisStore({ client, prefix: "rl", clock });
       const requests = [
         { ...req("{o}:sw", 5, 10_000), algorithm: "sliding_window" as const },
         { ...req("{o}:fw", 5, 10_000), algorithm: "fixed_window" as const },
