@@ -16,8 +16,8 @@ import {
   randomContentType,
   randomMethod,
   randomPath,
-  Rng,
 } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 const CASES = 3000;

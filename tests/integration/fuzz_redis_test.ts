@@ -19,8 +19,8 @@ import {
   randomBody,
   randomCheckBody,
   randomString,
-  Rng,
 } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
