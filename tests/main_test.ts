@@ -5,7 +5,7 @@ import { nodePermissionFlags } from "../tools/node_permissions.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "./_helpers/options.ts";
 
 Deno.test({
   name: "main.ts exits 1 before listening and names every bad variable",

@@ -3,7 +3,7 @@ import { parseClusterArgs } from "../../tools/cluster.ts";
 import { postJson } from "../_helpers/node_process.ts";
 import { freePort } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const CLUSTER = new URL("../../tools/cluster.ts", import.meta.url).pathname;
 
 function alive(pid: number): boolean {

@@ -5,7 +5,7 @@ import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts"
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const TOKEN = "cluster-test-token-0123456789";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 

@@ -23,7 +23,7 @@ import {
 import { Rng } from "../_helpers/random.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 
 Deno.test({

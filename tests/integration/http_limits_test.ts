@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Most idle connections a test opens: well above the node's descriptor limit. */

@@ -10,7 +10,7 @@ import { countStatuses, type LoadResult, runLoad, slowest } from "../_helpers/lo
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /**
  * Above the default 100 ms so that a starved event loop on a busy CI machine cannot trip the

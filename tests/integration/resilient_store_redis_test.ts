@@ -10,7 +10,7 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 function req(key: string): LimitRequest {
   return { key, algorithm: "sliding_log", limit: 1000, windowMs: 60_000, cost: 1 };

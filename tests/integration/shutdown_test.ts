@@ -9,7 +9,7 @@ import { runLoad } from "../_helpers/load.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: string }> {

@@ -14,7 +14,7 @@ import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 const MONTH_MS = 30 * 86_400_000;
 const HOUR_MS = 3_600_000;
 
