@@ -9,7 +9,7 @@ import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts"
 
 import { integration as opts } from "../_helpers/options.ts";
 const encoder = new TextEncoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../_helpers/wait.ts";
 
 interface RawResponse {
   status: number;

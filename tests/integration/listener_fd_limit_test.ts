@@ -11,7 +11,7 @@ import { startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
 import { integration as opts } from "../_helpers/options.ts";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../_helpers/wait.ts";
 
 /** Most idle connections a test opens: well above the node's descriptor limit. */
 const MAX_CONNECTIONS = 300;

@@ -21,7 +21,7 @@ const STORE_TIMEOUT_MS = 250;
 const MARGIN_MS = 1000;
 const CLIENTS = 6;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../_helpers/wait.ts";
 
 async function readyStatus(node: TestNode): Promise<number> {
   try {

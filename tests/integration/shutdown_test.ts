@@ -10,7 +10,7 @@ import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 
 import { integration as opts } from "../_helpers/options.ts";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../_helpers/wait.ts";
 
 async function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: string }> {
   try {
