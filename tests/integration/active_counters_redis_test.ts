@@ -3,7 +3,6 @@ import { ActiveCounters } from "../../src/cluster/active_counters.ts";
 import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({

@@ -15,7 +15,6 @@ import { ResilientStore } from "../../src/store/resilient_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 /** Cursors no store issues. */

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { ALGORITHMS } from "../../src/limiter/types.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 /**

@@ -11,7 +11,6 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import { BATCH_CHUNK_LIMITS, ResilientStore } from "../../src/store/resilient_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({

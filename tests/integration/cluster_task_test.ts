@@ -3,8 +3,8 @@ import { parseClusterArgs } from "../../tools/cluster.ts";
 import { readLines } from "../_helpers/child_process.ts";
 import { postJson } from "../_helpers/node_process.ts";
 import { freePort } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
+
 const CLUSTER = new URL("../../tools/cluster.ts", import.meta.url).pathname;
 
 function alive(pid: number): boolean {

@@ -10,7 +10,6 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 function serve(store: Store) {

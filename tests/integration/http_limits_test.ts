@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
-const encoder = new TextEncoder();
 import { sleep } from "../_helpers/wait.ts";
+
+const encoder = new TextEncoder();
 
 interface RawResponse {
   status: number;

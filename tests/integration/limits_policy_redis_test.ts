@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 /** Counter keys in Redis: only client keys are wrapped in a hash tag. */

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 import { sleep } from "../_helpers/wait.ts";
 

@@ -13,7 +13,6 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 const OVERRIDES = 10_000;

@@ -9,7 +9,6 @@ import { createRedisClient } from "../../src/redis/client.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({

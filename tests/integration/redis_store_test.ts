@@ -6,8 +6,8 @@ import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
 import { createManualClock } from "../../src/clock.ts";
 import { equivalenceGroups } from "../_helpers/checks.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
+
 const req = (key: string, limit = 10, windowMs = 60_000) => ({
   key,
   algorithm: "sliding_log" as const,

@@ -4,7 +4,6 @@ import { NodeRegistry } from "../../src/cluster/registry.ts";
 import { RedisRegistryBackend } from "../../src/cluster/redis_registry.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { runRegistryCases } from "../cluster/_registry_cases.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({

@@ -9,7 +9,6 @@ import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { ResilientStore } from "../../src/store/resilient_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 
 function req(key: string): LimitRequest {

@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { runLoad } from "../_helpers/load.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
 import { integration as opts } from "../_helpers/options.ts";
 import { sleep } from "../_helpers/wait.ts";
 
