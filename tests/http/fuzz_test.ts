@@ -1,7 +1,7 @@
 /**
  * Fuzz: seeded random requests (JSON values, check-shaped bodies, mutated JSON, random bytes,
  * deep nesting, random methods, paths and content types) against every route. Never a 5xx, never
- * a crash. Rerun a failure with `FUZZ_SEED=<seed> deno task test tests/routes/fuzz_test.ts`.
+ * a crash. Rerun a failure with `FUZZ_SEED=<seed> deno task test tests/http/fuzz_test.ts`.
  *
  * @module
  */
@@ -16,8 +16,8 @@ import {
   randomContentType,
   randomMethod,
   randomPath,
-  Rng,
 } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 const CASES = 3000;

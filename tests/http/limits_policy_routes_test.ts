@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { Override } from "../../src/limiter/resolve.ts";
 import { ALGORITHMS } from "../../src/limiter/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
-import { Rng } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 
 /** Issue 9, item 1: 64 bytes asking the sliding log for a million entries. */
 const ATTACK = { key: "junk", limit: 1_000_000, cost: 1_000_000, window_ms: 1 };

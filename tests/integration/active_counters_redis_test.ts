@@ -3,8 +3,7 @@ import { RedisActiveCounters } from "../../src/cluster/redis_active_counters.ts"
 import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "RedisActiveCounters: one node scans in bounded steps and every node reads its total",

@@ -16,8 +16,7 @@ import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /** Cursors no store issues. */
 const BAD_CURSORS = ["abc", "-1", "1-", "1-0-0", "1.5", "0x10", " 1", "99999999999999999999-0"];

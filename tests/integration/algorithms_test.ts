@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { ALGORITHMS } from "../../src/limiter/types.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /**
  * A window of about 30 days whose epoch-aligned boundary is more than five minutes away, so the

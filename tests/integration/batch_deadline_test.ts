@@ -12,8 +12,7 @@ import { BreakerStore } from "../../src/store/breaker_store.ts";
 import { BATCH_CHUNK_LIMITS, FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "POST /check/batch decides two 1,000-item batches in Redis: 1 allowed of a 1/hour key",

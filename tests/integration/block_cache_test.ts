@@ -5,8 +5,7 @@ import { createRedisClient } from "../../src/redis/client.ts";
 import { BlockCacheStore } from "../../src/store/block_cache_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 const req = (key: string, limit: number, windowMs: number): LimitRequest => ({
   key,

@@ -10,8 +10,7 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import { BreakerStore } from "../../src/store/breaker_store.ts";
 import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 function req(key: string): LimitRequest {
   return { key, algorithm: "sliding_log", limit: 1000, windowMs: 60_000, cost: 1 };

@@ -10,8 +10,7 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 function serve(store: Store) {
   const config = parseConfig({}, { hostname: "concurrency" });

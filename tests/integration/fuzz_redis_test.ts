@@ -20,11 +20,11 @@ import {
   randomBody,
   randomCheckBody,
   randomString,
-  Rng,
 } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 
 Deno.test({

@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /** Counter keys in Redis: only client keys are wrapped in a hash tag. */
 async function counterKeys(redis: TestRedis): Promise<string> {

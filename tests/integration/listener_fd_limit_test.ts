@@ -9,9 +9,8 @@
 import assert from "node:assert/strict";
 import { startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { integration as opts } from "../_helpers/options.ts";
+import { sleep } from "../_helpers/wait.ts";
 
 /** Most idle connections a test opens: well above the node's descriptor limit. */
 const MAX_CONNECTIONS = 300;

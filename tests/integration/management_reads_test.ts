@@ -14,8 +14,7 @@ import { BreakerStore } from "../../src/store/breaker_store.ts";
 import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 const OVERRIDES = 10_000;
 

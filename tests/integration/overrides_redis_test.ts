@@ -9,8 +9,7 @@ import { createRedisClient } from "../../src/redis/client.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "RedisEvents delivers each event to every subscriber, the publisher included",

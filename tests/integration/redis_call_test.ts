@@ -16,8 +16,7 @@ import { RedisRegistry } from "../../src/cluster/redis_registry.ts";
 import { makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /** An app whose overrides and node registry live in `client`'s Redis. */
 function redisApp(client: RedisClient) {

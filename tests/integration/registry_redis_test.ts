@@ -4,8 +4,7 @@ import { NodeRegistry } from "../../src/cluster/node_registry.ts";
 import { RedisRegistry } from "../../src/cluster/redis_registry.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { runRegistryCases } from "../cluster/_registry_cases.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "NodeRegistry follows the registry rules on RedisRegistry",

@@ -13,8 +13,8 @@ import { RedisStore } from "../../src/store/redis_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const MONTH_MS = 30 * 86_400_000;
 const HOUR_MS = 3_600_000;
 

@@ -13,6 +13,7 @@ import { BLOCK_CACHE_ALGORITHMS, BlockCacheStore } from "../../src/store/block_c
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { CounterPage, Store, StoreStatus } from "../../src/store/types.ts";
 import { runStoreCases, SLIDING_LOG_CASES } from "./_cases.ts";
+import { Rng } from "../_helpers/random.ts";
 
 const req = (key: string, extra: Partial<LimitRequest> = {}): LimitRequest => ({
   key,
@@ -375,11 +376,8 @@ async function compareWorkload(
     events: new MemoryEvents(),
     clock,
   });
-  let seed = 42;
-  const random = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
+  const rng = new Rng(42);
+  const random = () => rng.next();
   const keys = Object.keys(params);
   for (let i = 0; i < 5000; i++) {
     clock.advance(Math.floor(random() * 20));
