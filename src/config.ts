@@ -1,10 +1,9 @@
 import { z } from "zod";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { MAX_LIMIT, MAX_WINDOW_MS } from "./limiter/bounds.ts";
 import {
   DEFAULT_LIMITS_POLICY,
   type LimitsPolicy,
-  MAX_LIMIT,
-  MAX_WINDOW_MS,
   type PolicyMaxima,
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";

@@ -15,9 +15,6 @@ declare module "hono" {
   }
 }
 
-/** Longest rate-limit key, in bytes of UTF-8. */
-export const MAX_KEY_BYTES = 512;
-
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Options for {@linkcode readJsonBody}. */
@@ -208,35 +205,6 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what = "reque
     `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
     { details },
   );
-}
-
-const encoder = new TextEncoder();
-
-/** Length of `text` in bytes of UTF-8. */
-export function utf8Length(text: string): number {
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  return ascii ? text.length : encoder.encode(text).byteLength;
-}
-
-/**
- * Why `key` is not a valid rate-limit key, or `undefined` when it is: 1 to 512 bytes of UTF-8,
- * well-formed (no lone surrogates) and without NUL.
- */
-export function keyProblem(key: string): string | undefined {
-  if (key.length === 0) return "must not be empty";
-  if (!key.isWellFormed()) return "must be well-formed Unicode (no lone surrogates)";
-  if (key.includes("\0")) return "must not contain NUL";
-  const bytes = utf8Length(key);
-  if (bytes > MAX_KEY_BYTES) {
-    return `must be at most ${MAX_KEY_BYTES} bytes of UTF-8, received ${bytes}`;
-  }
-  return undefined;
 }
 
 /**

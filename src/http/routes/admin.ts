@@ -13,9 +13,9 @@ import {
 import type { NodeRegistry } from "../../cluster/registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
-import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";
+import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
 import { checkParams } from "../check_input.ts";
-import { keyProblem, parseWith, rawPath, readJsonBody } from "../validate.ts";
+import { parseWith, rawPath, readJsonBody } from "../validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;

@@ -29,7 +29,7 @@ import {
 } from "../validate.ts";
 import { ApiError } from "../../errors.ts";
 
-export { checkBodySchema, keySchema, MAX_LIMIT, MAX_WINDOW_MS } from "../check_input.ts";
+export { checkBodySchema, keySchema } from "../check_input.ts";
 
 /** Largest body of `POST /check/batch`, in bytes: 1,000 checks of a few limits each. */
 export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
