@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { BODY_TIMEOUT_MS } from "./http/body.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./limiter/bounds.ts";
 import {
@@ -227,7 +228,7 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
-  BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
+  BODY_TIMEOUT_MS: int(100, 600_000, BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),

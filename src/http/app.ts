@@ -14,7 +14,7 @@ import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
 import { checkDeclaredLength, requestLimits } from "./middleware/request_limits.ts";
-import { MAX_BODY_BYTES } from "./validate.ts";
+import { MAX_BODY_BYTES } from "./body.ts";
 import type { Store } from "../store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */

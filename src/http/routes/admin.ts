@@ -15,7 +15,8 @@ import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
 import { checkParams } from "../check_input.ts";
-import { parseWith, rawPath, readJsonBody } from "../validate.ts";
+import { readJsonBody } from "../body.ts";
+import { parseWith, rawPath } from "../validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;

@@ -18,15 +18,8 @@ import {
   resolveCheck,
   throwIssues,
 } from "../check_input.ts";
-import {
-  BODY_TIMEOUT_MS,
-  MAX_BODY_BYTES,
-  parseWith,
-  rawPath,
-  readJsonBody,
-  readJsonRequest,
-  type ValidationIssue,
-} from "../validate.ts";
+import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
+import { parseWith, rawPath, type ValidationIssue } from "../validate.ts";
 import { ApiError } from "../../errors.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { ApiError } from "../../src/errors.ts";
-import { readJsonBody } from "../../src/http/validate.ts";
+import { readJsonBody } from "../../src/http/body.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
