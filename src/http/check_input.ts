@@ -262,15 +262,3 @@ function policyError(violation: PolicyViolation, path: (string | number)[]): Api
     { details: [{ path: at, ...violation }] },
   );
 }
-
-/** Throws the 400 `invalid_request` listing `issues`, if there are any. */
-export function throwIssues(issues: ValidationIssue[], what = "request body"): void {
-  if (issues.length === 0) return;
-  const first = issues[0]!;
-  throw new ApiError(
-    400,
-    "invalid_request",
-    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
-    { details: issues },
-  );
-}

@@ -16,10 +16,9 @@ import {
   fastCheckBody,
   peekQuerySchema,
   resolveCheck,
-  throwIssues,
 } from "../check_input.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
-import { parseWith, rawPath, type ValidationIssue } from "../validate.ts";
+import { parseWith, rawPath, throwIssues, type ValidationIssue } from "../validate.ts";
 import { ApiError } from "../../errors.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";
