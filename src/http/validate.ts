@@ -45,16 +45,3 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what = "reque
     what,
   );
 }
-
-/**
- * The path of a request URL exactly as the client sent it (still percent-encoded), without the
- * query. Read from the string, as the router does, never through `new URL()`: URL parsing turns a
- * raw `\` into `/` (and resolves `.` and `..` segments), so a key taken from the parsed path
- * would address another key than the one the route matched (`DOMAIN\alice` would become `alice`).
- */
-export function rawPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return url.slice(start, query < 0 ? undefined : query);
-}

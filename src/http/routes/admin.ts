@@ -16,7 +16,8 @@ import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
 import { checkParams } from "../check_input.ts";
 import { readJsonBody } from "../body.ts";
-import { parseWith, rawPath } from "../validate.ts";
+import { pathKey } from "../path_key.ts";
+import { parseWith } from "../validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -69,40 +70,6 @@ export interface CounterView {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-/** The last `fromEnd + 1`-th segment of the raw (still percent-encoded) request path. */
-function rawSegment(c: Context, fromEnd: number): string {
-  const segments = rawPath(c.req.url).split("/");
-  return segments[segments.length - 1 - fromEnd] ?? "";
-}
-
-/**
- * The rate-limit key in the path, percent-decoded strictly: a malformed escape (`%E0%A4%A`) or a
- * key that is not valid (empty, NUL, over 512 bytes) is a 400. Decoding the raw segment ourselves
- * matters because the router leaves malformed escapes undecoded instead of rejecting them. Every
- * other character is literal: a raw `\` is part of the key, the same key as `%5C`.
- */
-export function pathKey(c: Context, fromEnd = 0): string {
-  const raw = rawSegment(c, fromEnd);
-  let key: string;
-  try {
-    key = decodeURIComponent(raw);
-  } catch {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Invalid key in the path: ${JSON.stringify(raw)} is not valid percent-encoded UTF-8`,
-      { details: [{ path: "key", message: "must be percent-encoded UTF-8" }] },
-    );
-  }
-  const problem = keyProblem(key);
-  if (problem !== undefined) {
-    throw new ApiError(400, "invalid_request", `Invalid key in the path: key ${problem}`, {
-      details: [{ path: "key", message: `key ${problem}` }],
-    });
-  }
-  return key;
 }
 
 function queryProblem(name: string, message: string): ApiError {
@@ -398,7 +365,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   });
 
   app.post("/counters/:key/reset", async (c) => {
-    const key = pathKey(c, 1);
+    const key = pathKey(c);
     readQuery(c, []);
     const reset = await store.reset(key);
     await publish({ type: "counter_reset", key });

@@ -18,7 +18,8 @@ import {
   resolveCheck,
 } from "../check_input.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
-import { parseWith, rawPath, throwIssues, type ValidationIssue } from "../validate.ts";
+import { pathKey } from "../path_key.ts";
+import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
 import { ApiError } from "../../errors.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";
@@ -260,7 +261,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
 
   // The key is the rest of the path, percent-encoded (so it may hold "/", "?" or "#").
   app.get("/check/:key{.+}", async (c) => {
-    const key = pathKey(c.req.url);
+    const key = pathKey(c);
     const query = parseWith(peekQuerySchema, queryObject(c.req.url), "query");
     const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
     const issues: ValidationIssue[] = [];
@@ -270,21 +271,6 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   });
 
   return app;
-}
-
-/** The key of `GET /check/{key}`: the rest of the raw path, percent-decoded. */
-function pathKey(url: string): string {
-  const path = rawPath(url);
-  const raw = path.slice(path.indexOf("/check/") + "/check/".length);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Invalid key in path: ${JSON.stringify(raw)} is not valid percent-encoded UTF-8`,
-    );
-  }
 }
 
 /** The query string as an object; a parameter given twice is a 400. */
