@@ -17,6 +17,7 @@ import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
 import { checkParams } from "../check_input.ts";
 import { readJsonBody } from "../body.ts";
 import { pathKey } from "../path_key.ts";
+import { readQuery } from "../query.ts";
 import { parseWith } from "../validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
@@ -78,21 +79,6 @@ function queryProblem(name: string, message: string): ApiError {
   });
 }
 
-/** Reads the query, rejecting parameters other than `allowed` (a typo should not be ignored). */
-function readQuery(c: Context, allowed: string[]): Record<string, string> {
-  const query = c.req.query();
-  const unknown = Object.keys(query).filter((name) => !allowed.includes(name));
-  if (unknown.length > 0) {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Unknown query parameter ${JSON.stringify(unknown[0])}; expected ${allowed.join(", ")}`,
-      { details: unknown.map((name) => ({ path: name, message: "unknown parameter" })) },
-    );
-  }
-  return query;
-}
-
 function readPrefix(query: Record<string, string>): string | undefined {
   const prefix = query.prefix;
   if (prefix === undefined || prefix === "") return undefined;
@@ -108,7 +94,7 @@ interface PageQuery {
 }
 
 function readPageQuery(c: Context): PageQuery {
-  const query = readQuery(c, ["cursor", "limit", "prefix"]);
+  const query = readQuery(c.req.url, ["cursor", "limit", "prefix"]);
   let limit = DEFAULT_PAGE_SIZE;
   if (query.limit !== undefined) {
     limit = /^\d{1,7}$/.test(query.limit) ? Number(query.limit) : NaN;
@@ -255,7 +241,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   };
 
   app.get("/nodes", async (c) => {
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const nodes = await registry.list();
     return c.json({
       nodes: nodes.map((n) => ({
@@ -272,7 +258,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   });
 
   app.get("/limits", async (c) => {
-    const prefix = readPrefix(readQuery(c, ["prefix"]));
+    const prefix = readPrefix(readQuery(c.req.url, ["prefix"]));
     const entries = await overrides.list(prefix);
     return c.json({
       default_limit: defaults.limit,
@@ -284,7 +270,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.get("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const entry = await overrides.entry(key);
     if (entry === undefined) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
@@ -294,7 +280,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.put("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const body = parseWith(overrideBodySchema, await readJsonBody(c));
     const override: Override = { limit: body.limit, windowMs: body.window_ms ?? defaults.windowMs };
     if (body.algorithm !== undefined) override.algorithm = body.algorithm;
@@ -321,7 +307,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.delete("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     if (!await overrides.delete(key)) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
     }
@@ -366,7 +352,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.post("/counters/:key/reset", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const reset = await store.reset(key);
     await publish({ type: "counter_reset", key });
     return c.json({ key, reset });

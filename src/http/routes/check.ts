@@ -19,8 +19,8 @@ import {
 } from "../check_input.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
 import { pathKey } from "../path_key.ts";
+import { readQuery } from "../query.ts";
 import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
-import { ApiError } from "../../errors.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";
 
@@ -262,7 +262,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   // The key is the rest of the path, percent-encoded (so it may hold "/", "?" or "#").
   app.get("/check/:key{.+}", async (c) => {
     const key = pathKey(c);
-    const query = parseWith(peekQuerySchema, queryObject(c.req.url), "query");
+    const query = parseWith(peekQuerySchema, readQuery(c.req.url), "query");
     const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, policy, issues);
@@ -271,20 +271,4 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   });
 
   return app;
-}
-
-/** The query string as an object; a parameter given twice is a 400. */
-function queryObject(url: string): Record<string, string> {
-  const query: Record<string, string> = {};
-  for (const [name, value] of new URL(url).searchParams) {
-    if (Object.hasOwn(query, name)) {
-      throw new ApiError(
-        400,
-        "invalid_request",
-        `Invalid query: parameter ${JSON.stringify(name)} is given more than once`,
-      );
-    }
-    query[name] = value;
-  }
-  return query;
 }
