@@ -16,7 +16,8 @@ export interface ApiErrorOptions {
 /**
  * An error that becomes a JSON error response with the given HTTP status.
  *
- * The one HTTP error type of the service; `app.onError` turns it into a response.
+ * The one HTTP error type of the service; `createErrorResponse` (`src/http/errors.ts`) turns it
+ * into a response.
  */
 export class ApiError extends Error {
   readonly status: number;
@@ -45,7 +46,8 @@ export class ApiError extends Error {
 export interface StoreUnavailableErrorOptions extends ErrorOptions {
   /**
    * What failed, when the thrower has already counted it in `ratelimiter_store_errors_total`
-   * (e.g. `timeout`, `connection`); `undefined` leaves the counting to `app.onError`.
+   * (e.g. `timeout`, `connection`); `undefined` leaves the counting to the HTTP error mapping
+   * (`src/http/errors.ts`).
    */
   kind?: string;
 }

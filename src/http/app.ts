@@ -1,9 +1,8 @@
 import { Hono } from "hono";
 import { routePath } from "hono/route";
-import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import { ApiError, StoreUnavailableError } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { type ClusterEvents, LocalEvents } from "../cluster/events.ts";
 import type { OverrideLookup } from "../limiter/resolve.ts";
 import type { Logger } from "../log.ts";
@@ -15,6 +14,7 @@ import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./r
 import { createHealthRoutes } from "./routes/health.ts";
 import { checkDeclaredLength, requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
+import { createErrorResponse } from "./errors.ts";
 import type { Store } from "../store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
@@ -135,46 +135,20 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(text, 200, { "Content-Type": metrics.contentType });
   });
 
+  const errorResponse = createErrorResponse({ metrics, logger });
+  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
   app.notFound((c) => {
     const allow = allowedMethods(app.routes, c.req.path);
-    if (allow.length > 0) {
-      const error = new ApiError(
+    const error = allow.length > 0
+      ? new ApiError(
         405,
         "method_not_allowed",
         `Method ${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}`,
         { headers: { Allow: allow.join(", ") } },
-      );
-      return c.json(error.toBody(), 405, error.headers);
-    }
-    const error = new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
-    return c.json(error.toBody(), 404);
+      )
+      : new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
+    return errorResponse(error, c.req.method, c.req.path);
   });
-
-  /** The JSON error answer of any error thrown while handling `method path`. */
-  const errorResponse = (error: Error, method: string, path: string): Response => {
-    if (error instanceof ApiError) {
-      return jsonResponse(error.toBody(), error.status, error.headers);
-    }
-    if (error instanceof StoreUnavailableError) {
-      // A store that classified the failure (the ResilientStore) has counted it already.
-      if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
-      const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
-      return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
-    }
-    if (error instanceof HTTPException) {
-      const body = new ApiError(error.status, "http_error", error.message || "Request rejected");
-      return jsonResponse(body.toBody(), error.status);
-    }
-    logger.error("unhandled_error", {
-      method,
-      path,
-      error: error.message,
-      stack: error.stack,
-    });
-    const body = new ApiError(500, "internal_error", "Internal server error");
-    return jsonResponse(body.toBody(), 500);
-  };
-  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
 
   // Fast path for the exact `POST /check` (no query string), the one route under load: Hono's
   // routing, compose and per-request context cost about as much as the whole check on the embedded
@@ -207,18 +181,6 @@ export function createApp(deps: AppDeps): Hono {
   };
 
   return app;
-}
-
-/** A JSON response as Hono's `c.json(body, status, headers)` builds it on a fresh context. */
-function jsonResponse(
-  body: unknown,
-  status: number,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", ...headers },
-  });
 }
 
 /** Whether `url` (absolute, as received) has the path `/check` and no query string. */
