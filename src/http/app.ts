@@ -12,8 +12,9 @@ import { MemoryRegistryBackend, NodeRegistry } from "../cluster/registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
-import { checkDeclaredLength, requestLimits } from "./middleware/request_limits.ts";
+import { requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
+import { createCheckFastPath } from "./check_fast_path.ts";
 import { createErrorResponse } from "./errors.ts";
 import type { Store } from "../store/types.ts";
 
@@ -150,42 +151,21 @@ export function createApp(deps: AppDeps): Hono {
     return errorResponse(error, c.req.method, c.req.path);
   });
 
-  // Fast path for the exact `POST /check` (no query string), the one route under load: Hono's
-  // routing, compose and per-request context cost about as much as the whole check on the embedded
-  // store (`bench/RESULTS.md`, "Fourth pass"). It does what the middlewares and the route do for
-  // that request, in the same order and with the same helpers: the HTTP metrics (route `/check`),
-  // the declared-length 413 of `requestLimits` (its path and query rules cannot fail on `/check`
-  // with no query), the same handler, and the same error answers. Anything else goes to Hono.
-  // `app.request` calls `app.fetch`, so route tests exercise this path too.
-  const honoFetch = app.fetch;
-  const checkSeries = (status: number) => httpSeriesOf("POST", "/check", status);
-  app.fetch = async (request, env, executionCtx) => {
-    if (request.method !== "POST" || !isExactCheckUrl(request.url)) {
-      return await honoFetch(request, env, executionCtx);
-    }
-    const started = clock();
-    let response: Response;
-    try {
-      const declared = request.headers.get("content-length");
-      if (declared !== null) checkDeclaredLength(declared, MAX_BODY_BYTES);
-      response = await handleCheck(request, config.bodyTimeoutMs);
-    } catch (error) {
-      // Like Hono: only an `Error` goes to the error handler; anything else propagates.
-      if (!(error instanceof Error)) throw error;
-      response = errorResponse(error, "POST", "/check");
-    }
-    const series = checkSeries(response.status);
-    series.requests.inc();
-    series.duration.observe((clock() - started) / 1000);
-    return response;
-  };
+  // The exact `POST /check` skips Hono (see `check_fast_path.ts`). It wraps `app.fetch` so that
+  // every caller takes it: the server, and `app.request` in the route tests.
+  app.fetch = createCheckFastPath({
+    handleCheck,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    errorResponse,
+    observe: (status, seconds) => {
+      const series = httpSeriesOf("POST", "/check", status);
+      series.requests.inc();
+      series.duration.observe(seconds);
+    },
+    clock,
+  }, app.fetch);
 
   return app;
-}
-
-/** Whether `url` (absolute, as received) has the path `/check` and no query string. */
-function isExactCheckUrl(url: string): boolean {
-  return url.endsWith("/check") && url.indexOf("/", url.indexOf("://") + 3) === url.length - 6;
 }
 
 const patternCache = new Map<string, RegExp>();

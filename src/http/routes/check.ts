@@ -185,7 +185,7 @@ export function checkResponse(
 /**
  * The handler of `POST /check` on a plain `Request`, given its body deadline in ms: the answer, or
  * a thrown {@linkcode ApiError} / store error for the app's error handler. Used by the Hono route
- * and by the app's fast path for the exact `POST /check` (see `createApp`).
+ * and by the app's fast path for the exact `POST /check` (`check_fast_path.ts`).
  */
 export function createCheckHandler(
   options: CheckRoutesOptions,
