@@ -6,6 +6,7 @@
  * @module
  */
 import { HTTPException } from "hono/http-exception";
+import { OverridesFullError } from "../cluster/override_store.ts";
 import { ApiError, StoreUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -24,7 +25,8 @@ export type ErrorResponse = (error: Error, method: string, path: string) => Resp
 /**
  * Builds the error → Response mapping: an {@linkcode ApiError} answers its own status, code and
  * headers; a {@linkcode StoreUnavailableError} a 503 `store_unavailable` with `Retry-After: 1`
- * (counted as a store error unless the store counted it); Hono's `HTTPException` its status as
+ * (counted as a store error unless the store counted it); an {@linkcode OverridesFullError} a 409
+ * `too_many_overrides` with the cap in `details.max`; Hono's `HTTPException` its status as
  * `http_error`; anything else is logged with its stack and answers a 500 `internal_error` without
  * it.
  */
@@ -39,6 +41,12 @@ export function createErrorResponse(options: ErrorResponseOptions): ErrorRespons
       if (error.kind === undefined) metrics.storeErrors.inc({ kind: "unavailable" });
       const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
       return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
+    }
+    if (error instanceof OverridesFullError) {
+      const body = new ApiError(409, "too_many_overrides", error.message, {
+        details: { max: error.max },
+      });
+      return jsonResponse(body.toBody(), 409);
     }
     if (error instanceof HTTPException) {
       const body = new ApiError(error.status, "http_error", error.message || "Request rejected");

@@ -5,11 +5,7 @@ import type { ClusterEvent, ClusterEvents } from "../../cluster/events.ts";
 import type { LimitDefaults, Override, OverrideLookup } from "../../limiter/resolve.ts";
 import { ALGORITHMS, type Decision, type LimitRequest } from "../../limiter/types.ts";
 import { type Logger, silentLogger } from "../../log.ts";
-import {
-  type OverrideEntry,
-  OverridesFullError,
-  type OverrideStore,
-} from "../../cluster/override_store.ts";
+import type { OverrideEntry, OverrideStore } from "../../cluster/override_store.ts";
 import type { NodeRegistry } from "../../cluster/registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
@@ -286,17 +282,8 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
     if (body.algorithm !== undefined) override.algorithm = body.algorithm;
     if (body.burst !== undefined) override.burst = body.burst;
     if (body.refill_rate !== undefined) override.refillRate = body.refill_rate;
-    let result;
-    try {
-      result = await overrides.set(key, override);
-    } catch (error) {
-      if (error instanceof OverridesFullError) {
-        throw new ApiError(409, "too_many_overrides", error.message, {
-          details: { max: error.max },
-        });
-      }
-      throw error;
-    }
+    // At the cap, `set` throws an `OverridesFullError`: the error mapping answers 409.
+    const result = await overrides.set(key, override);
     await publish({ type: "override_changed", key });
     return c.json({
       ...overrideView(result.entry),
