@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { routePath } from "hono/route";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { ApiError } from "../errors.ts";
@@ -12,6 +11,7 @@ import { MemoryRegistryBackend, NodeRegistry } from "../cluster/registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
 import { createCheckFastPath } from "./check_fast_path.ts";
@@ -39,29 +39,12 @@ export interface AppDeps {
   clock?: Clock;
 }
 
-/** Most (method, route, status) series of the HTTP metrics kept bound for reuse. */
-const MAX_BOUND_HTTP_SERIES = 256;
-
-/** The HTTP metrics' children of one (method, route, status). */
-interface HttpSeries {
-  requests: { inc(): void };
-  duration: { observe(value: number): void };
-}
-
-/** Methods reported as themselves in HTTP metrics; any other becomes `OTHER`. */
-const STANDARD_METHODS = new Set([
-  "GET",
-  "HEAD",
-  "POST",
-  "PUT",
-  "DELETE",
-  "PATCH",
-  "OPTIONS",
-  "CONNECT",
-  "TRACE",
-]);
-
-/** Builds the HTTP application of one node. */
+/**
+ * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
+ * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`); 404 and 405 (with `Allow`) for
+ * what no route takes; every error answered by the one error mapping; and the exact `POST /check`
+ * answered by its fast path in front of Hono.
+ */
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
   const clock = deps.clock ?? (() => performance.now());
@@ -82,34 +65,8 @@ export function createApp(deps: AppDeps): Hono {
     heartbeatSeconds: config.nodeHeartbeatSeconds,
   });
 
-  // Children bound to each (method, route, status) seen, so a request builds no labels object.
-  // Bounded: past the cap (only odd methods get there) series are looked up per request as before.
-  const httpSeries = new Map<string, HttpSeries>();
-  const httpSeriesOf = (method: string, route: string, status: number): HttpSeries => {
-    const id = `${status} ${route} ${method}`;
-    let series = httpSeries.get(id);
-    if (series === undefined) {
-      const labels = { method, route, status: String(status) };
-      series = {
-        requests: metrics.httpRequests.labels(labels),
-        duration: metrics.httpDuration.labels(labels),
-      };
-      if (httpSeries.size < MAX_BOUND_HTTP_SERIES) httpSeries.set(id, series);
-    }
-    return series;
-  };
-  app.use(async function httpMetrics(c, next) {
-    const started = clock();
-    await next();
-    const matched = routePath(c, -1);
-    // The method is client-chosen: any token outside the standard set shares one label value, so
-    // a client cannot create metric series at will.
-    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
-    const route = matched === "/*" ? "unmatched" : matched;
-    const series = httpSeriesOf(method, route, c.res.status);
-    series.requests.inc();
-    series.duration.observe((clock() - started) / 1000);
-  });
+  const httpRequests = new HttpRequestMetrics(metrics);
+  app.use(httpMetrics({ requests: httpRequests, clock }));
   app.use(requestLimits({
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
@@ -157,11 +114,7 @@ export function createApp(deps: AppDeps): Hono {
     handleCheck,
     bodyTimeoutMs: config.bodyTimeoutMs,
     errorResponse,
-    observe: (status, seconds) => {
-      const series = httpSeriesOf("POST", "/check", status);
-      series.requests.inc();
-      series.duration.observe(seconds);
-    },
+    observe: (status, seconds) => httpRequests.observe("POST", "/check", status, seconds),
     clock,
   }, app.fetch);
 
