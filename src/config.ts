@@ -1,10 +1,10 @@
 import { z } from "zod";
+import { BODY_TIMEOUT_MS } from "./http/body.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { MAX_LIMIT, MAX_WINDOW_MS } from "./limiter/bounds.ts";
 import {
   DEFAULT_LIMITS_POLICY,
   type LimitsPolicy,
-  MAX_LIMIT,
-  MAX_WINDOW_MS,
   type PolicyMaxima,
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
@@ -232,7 +232,7 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
-  BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
+  BODY_TIMEOUT_MS: int(100, 600_000, BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),

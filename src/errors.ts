@@ -16,7 +16,8 @@ export interface ApiErrorOptions {
 /**
  * An error that becomes a JSON error response with the given HTTP status.
  *
- * The one HTTP error type of the service; `app.onError` turns it into a response.
+ * The one HTTP error type of the service; `createErrorResponse` (`src/http/errors.ts`) turns it
+ * into a response.
  */
 export class ApiError extends Error {
   readonly status: number;

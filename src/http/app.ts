@@ -1,9 +1,7 @@
 import { Hono } from "hono";
-import { routePath } from "hono/route";
-import { HTTPException } from "hono/http-exception";
 import type { MonotonicClock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import { ApiError, StoreUnavailableError } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import type { ClusterEvents } from "../cluster/events.ts";
 import { MemoryEvents } from "../cluster/memory_events.ts";
 import type { OverrideLookup } from "../limiter/resolve.ts";
@@ -16,8 +14,11 @@ import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
-import { checkDeclaredLength, requestLimits } from "./middleware/request_limits.ts";
-import { MAX_BODY_BYTES } from "./validate.ts";
+import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
+import { requestLimits } from "./middleware/request_limits.ts";
+import { MAX_BODY_BYTES } from "./body.ts";
+import { createCheckFastPath } from "./check_fast_path.ts";
+import { createErrorResponse } from "./errors.ts";
 import type { Store } from "../store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
@@ -41,29 +42,12 @@ export interface AppDeps {
   clock?: MonotonicClock;
 }
 
-/** Most (method, route, status) series of the HTTP metrics kept bound for reuse. */
-const MAX_BOUND_HTTP_SERIES = 256;
-
-/** The HTTP metrics' children of one (method, route, status). */
-interface HttpSeries {
-  requests: { inc(): void };
-  duration: { observe(value: number): void };
-}
-
-/** Methods reported as themselves in HTTP metrics; any other becomes `OTHER`. */
-const STANDARD_METHODS = new Set([
-  "GET",
-  "HEAD",
-  "POST",
-  "PUT",
-  "DELETE",
-  "PATCH",
-  "OPTIONS",
-  "CONNECT",
-  "TRACE",
-]);
-
-/** Builds the HTTP application of one node. */
+/**
+ * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
+ * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`); 404 and 405 (with `Allow`) for
+ * what no route takes; every error answered by the one error mapping; and the exact `POST /check`
+ * answered by its fast path in front of Hono.
+ */
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
   const clock = deps.clock ?? (() => performance.now());
@@ -85,34 +69,8 @@ export function createApp(deps: AppDeps): Hono {
     heartbeatSeconds: config.nodeHeartbeatSeconds,
   });
 
-  // Children bound to each (method, route, status) seen, so a request builds no labels object.
-  // Bounded: past the cap (only odd methods get there) series are looked up per request as before.
-  const httpSeries = new Map<string, HttpSeries>();
-  const httpSeriesOf = (method: string, route: string, status: number): HttpSeries => {
-    const id = `${status} ${route} ${method}`;
-    let series = httpSeries.get(id);
-    if (series === undefined) {
-      const labels = { method, route, status: String(status) };
-      series = {
-        requests: metrics.httpRequests.labels(labels),
-        duration: metrics.httpDuration.labels(labels),
-      };
-      if (httpSeries.size < MAX_BOUND_HTTP_SERIES) httpSeries.set(id, series);
-    }
-    return series;
-  };
-  app.use(async function httpMetrics(c, next) {
-    const started = clock();
-    await next();
-    const matched = routePath(c, -1);
-    // The method is client-chosen: any token outside the standard set shares one label value, so
-    // a client cannot create metric series at will.
-    const method = STANDARD_METHODS.has(c.req.method) ? c.req.method : "OTHER";
-    const route = matched === "/*" ? "unmatched" : matched;
-    const series = httpSeriesOf(method, route, c.res.status);
-    series.requests.inc();
-    series.duration.observe((clock() - started) / 1000);
-  });
+  const httpRequests = new HttpRequestMetrics(metrics);
+  app.use(httpMetrics({ requests: httpRequests, clock }));
   app.use(requestLimits({
     bodyTimeoutMs: config.bodyTimeoutMs,
     maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
@@ -139,95 +97,32 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(text, 200, { "Content-Type": metrics.contentType });
   });
 
+  const errorResponse = createErrorResponse({ metrics, logger });
+  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
   app.notFound((c) => {
     const allow = allowedMethods(app.routes, c.req.path);
-    if (allow.length > 0) {
-      const error = new ApiError(
+    const error = allow.length > 0
+      ? new ApiError(
         405,
         "method_not_allowed",
         `Method ${c.req.method} is not allowed on ${c.req.path}; allowed: ${allow.join(", ")}`,
         { headers: { Allow: allow.join(", ") } },
-      );
-      return c.json(error.toBody(), 405, error.headers);
-    }
-    const error = new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
-    return c.json(error.toBody(), 404);
+      )
+      : new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`);
+    return errorResponse(error, c.req.method, c.req.path);
   });
 
-  /** The JSON error answer of any error thrown while handling `method path`. */
-  const errorResponse = (error: Error, method: string, path: string): Response => {
-    if (error instanceof ApiError) {
-      return jsonResponse(error.toBody(), error.status, error.headers);
-    }
-    if (error instanceof StoreUnavailableError) {
-      // The BreakerStore counts the failures it reports, each under its kind.
-      if (!error.counted) metrics.storeErrors.inc({ kind: "unavailable" });
-      const body = new ApiError(503, "store_unavailable", "The rate-limit store is unavailable");
-      return jsonResponse(body.toBody(), 503, { "Retry-After": "1" });
-    }
-    if (error instanceof HTTPException) {
-      const body = new ApiError(error.status, "http_error", error.message || "Request rejected");
-      return jsonResponse(body.toBody(), error.status);
-    }
-    logger.error("unhandled_error", {
-      method,
-      path,
-      error: error.message,
-      stack: error.stack,
-    });
-    const body = new ApiError(500, "internal_error", "Internal server error");
-    return jsonResponse(body.toBody(), 500);
-  };
-  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
-
-  // Fast path for the exact `POST /check` (no query string), the one route under load: Hono's
-  // routing, compose and per-request context cost about as much as the whole check on the embedded
-  // store (`bench/RESULTS.md`, "Fourth pass"). It does what the middlewares and the route do for
-  // that request, in the same order and with the same helpers: the HTTP metrics (route `/check`),
-  // the declared-length 413 of `requestLimits` (its path and query rules cannot fail on `/check`
-  // with no query), the same handler, and the same error answers. Anything else goes to Hono.
-  // `app.request` calls `app.fetch`, so route tests exercise this path too.
-  const honoFetch = app.fetch;
-  const checkSeries = (status: number) => httpSeriesOf("POST", "/check", status);
-  app.fetch = async (request, env, executionCtx) => {
-    if (request.method !== "POST" || !isExactCheckUrl(request.url)) {
-      return await honoFetch(request, env, executionCtx);
-    }
-    const started = clock();
-    let response: Response;
-    try {
-      const declared = request.headers.get("content-length");
-      if (declared !== null) checkDeclaredLength(declared, MAX_BODY_BYTES);
-      response = await handleCheck(request, config.bodyTimeoutMs);
-    } catch (error) {
-      // Like Hono: only an `Error` goes to the error handler; anything else propagates.
-      if (!(error instanceof Error)) throw error;
-      response = errorResponse(error, "POST", "/check");
-    }
-    const series = checkSeries(response.status);
-    series.requests.inc();
-    series.duration.observe((clock() - started) / 1000);
-    return response;
-  };
+  // The exact `POST /check` skips Hono (see `check_fast_path.ts`). It wraps `app.fetch` so that
+  // every caller takes it: the server, and `app.request` in the route tests.
+  app.fetch = createCheckFastPath({
+    handleCheck,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    errorResponse,
+    observe: (status, seconds) => httpRequests.observe("POST", "/check", status, seconds),
+    clock,
+  }, app.fetch);
 
   return app;
-}
-
-/** A JSON response as Hono's `c.json(body, status, headers)` builds it on a fresh context. */
-function jsonResponse(
-  body: unknown,
-  status: number,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "Content-Type": "application/json", ...headers },
-  });
-}
-
-/** Whether `url` (absolute, as received) has the path `/check` and no query string. */
-function isExactCheckUrl(url: string): boolean {
-  return url.endsWith("/check") && url.indexOf("/", url.indexOf("://") + 3) === url.length - 6;
 }
 
 const patternCache = new Map<string, RegExp>();

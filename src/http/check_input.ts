@@ -8,11 +8,13 @@
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
 import {
-  type LimitsPolicy,
+  keyProblem,
+  MAX_BATCH_CHECKS,
   MAX_LIMIT,
+  MAX_LIMITS_PER_CHECK,
   MAX_WINDOW_MS,
-  type PolicyViolation,
-} from "../limiter/limits_policy.ts";
+} from "../limiter/bounds.ts";
+import type { LimitsPolicy, PolicyViolation } from "../limiter/limits_policy.ts";
 import {
   type LimitDefaults,
   type LimitInput,
@@ -21,13 +23,7 @@ import {
 } from "../limiter/resolve.ts";
 import { ALGORITHMS, type LimitRequest } from "../limiter/types.ts";
 import { slotTag } from "../store/keys.ts";
-import { keyProblem, type ValidationIssue } from "./validate.ts";
-
-export { MAX_LIMIT, MAX_WINDOW_MS };
-/** Most limits one multi-limit check may carry. */
-export const MAX_LIMITS_PER_CHECK = 16;
-/** Most checks one batch may carry. */
-export const MAX_BATCH_CHECKS = 1000;
+import type { ValidationIssue } from "./validate.ts";
 
 /** zod schema of a rate-limit key. */
 export const keySchema = z.string().superRefine((key, ctx) => {
@@ -264,17 +260,5 @@ function policyError(violation: PolicyViolation, path: (string | number)[]): Api
     `Not allowed by the limits policy: "${at}" is ${violation.value}, above the maximum of ` +
       `${violation.max} for ${violation.algorithm}`,
     { details: [{ path: at, ...violation }] },
-  );
-}
-
-/** Throws the 400 `invalid_request` listing `issues`, if there are any. */
-export function throwIssues(issues: ValidationIssue[], what = "request body"): void {
-  if (issues.length === 0) return;
-  const first = issues[0]!;
-  throw new ApiError(
-    400,
-    "invalid_request",
-    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
-    { details: issues },
   );
 }

@@ -1,190 +1,11 @@
-import type { Context } from "hono";
+/**
+ * Validation answers: a zod schema's failure, or problems found after parsing, become one 400
+ * `invalid_request` listing every issue.
+ *
+ * @module
+ */
 import type { z } from "zod";
 import { ApiError } from "../errors.ts";
-
-/** Largest JSON body any route accepts, in bytes. */
-export const MAX_BODY_BYTES = 64 * 1024;
-
-/** Longest a client may take to send a body, in milliseconds, before getting a 408. */
-export const BODY_TIMEOUT_MS = 10_000;
-
-declare module "hono" {
-  interface ContextVariableMap {
-    /** Body deadline of this request in ms, set by the `requestLimits` middleware. */
-    bodyTimeoutMs: number;
-  }
-}
-
-/** Longest rate-limit key, in bytes of UTF-8. */
-export const MAX_KEY_BYTES = 512;
-
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-/** Options for {@linkcode readJsonBody}. */
-export interface ReadJsonBodyOptions {
-  /** Largest accepted body in bytes. @default {MAX_BODY_BYTES} */
-  maxBytes?: number;
-  /**
-   * Longest time to receive the body, in ms.
-   * @default {the context's `bodyTimeoutMs`, else BODY_TIMEOUT_MS}
-   */
-  timeoutMs?: number;
-}
-
-/**
- * Reads and parses a JSON request body with bounded size and time.
- *
- * Throws an {@linkcode ApiError}: 415 for a content type other than JSON, 413 past the size cap
- * (declared or streamed), 408 when the body is too slow, 400 for invalid UTF-8 or JSON.
- */
-export function readJsonBody(
-  c: Context,
-  options: ReadJsonBodyOptions = {},
-): Promise<unknown> {
-  return readJsonRequest(c.req.raw, {
-    maxBytes: options.maxBytes ?? MAX_BODY_BYTES,
-    timeoutMs: options.timeoutMs ?? c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS,
-  });
-}
-
-/**
- * {@linkcode readJsonBody} on a plain `Request`, for a handler that runs outside Hono (the `POST
- * /check` fast path of `createApp`). Same checks, same errors.
- */
-export async function readJsonRequest(
-  request: Request,
-  options: Required<ReadJsonBodyOptions>,
-): Promise<unknown> {
-  const { maxBytes, timeoutMs } = options;
-  const headers = request.headers;
-  const type = headers.get("content-type");
-  if (type === null || !/^application\/json\s*(;|$)/i.test(type.trim())) {
-    throw new ApiError(
-      415,
-      "unsupported_media_type",
-      `Expected Content-Type application/json, received ${JSON.stringify(type ?? "")}`,
-    );
-  }
-  const declared = headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) {
-    throw tooLarge(maxBytes);
-  }
-  const length = declared === null ? undefined : Number(declared);
-  const bytes = await readLimited(
-    request,
-    maxBytes,
-    timeoutMs,
-    length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : undefined,
-  );
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    throw new ApiError(400, "invalid_utf8", "Request body is not valid UTF-8");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ApiError(400, "invalid_json", "Request body is not valid JSON", {
-      details: { reason: error instanceof Error ? error.message : String(error) },
-    });
-  }
-}
-
-function tooLarge(maxBytes: number): ApiError {
-  return new ApiError(413, "payload_too_large", `Request body exceeds ${maxBytes} bytes`);
-}
-
-/** A body read in progress and when it must have finished. */
-interface BodyDeadline {
-  at: number;
-  expire: () => void;
-}
-
-/** Granularity of body deadlines: a slow body gets its 408 at most this late. */
-const DEADLINE_SWEEP_MS = 50;
-const deadlines = new Set<BodyDeadline>();
-let sweeper: ReturnType<typeof setInterval> | undefined;
-
-/**
- * Expires overdue body reads. One shared interval instead of a timer per request: on Deno 2.9
- * `setTimeout` + `clearTimeout` cost about 8 µs, more than reading and parsing a small body. It
- * runs only while reads are pending.
- */
-function sweepDeadlines(): void {
-  const now = Date.now();
-  for (const deadline of deadlines) {
-    if (deadline.at <= now) {
-      deadlines.delete(deadline);
-      deadline.expire();
-    }
-  }
-  if (deadlines.size === 0) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
-}
-
-async function readLimited(
-  request: Request,
-  maxBytes: number,
-  timeoutMs: number,
-  declaredBytes: number | undefined,
-) {
-  let expire!: () => void;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    expire = () =>
-      reject(
-        new ApiError(408, "request_timeout", `Request body not received within ${timeoutMs} ms`),
-      );
-  });
-  timeout.catch(() => {}); // Expired after the read finished: nobody waits for it.
-  const deadline: BodyDeadline = { at: Date.now() + timeoutMs, expire };
-  deadlines.add(deadline);
-  sweeper ??= setInterval(sweepDeadlines, Math.min(DEADLINE_SWEEP_MS, timeoutMs));
-  if (declaredBytes !== undefined) {
-    // A declared length (already checked against the cap) bounds the body, so read it in one
-    // native call, several times cheaper than pulling the stream chunk by chunk. Do not touch
-    // `request.body` before: creating the stream object disables Deno's fast path.
-    try {
-      const bytes = new Uint8Array(await Promise.race([request.arrayBuffer(), timeout]));
-      if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
-      return bytes;
-    } finally {
-      deadlines.delete(deadline);
-    }
-  }
-  const body = request.body;
-  if (body === null) {
-    deadlines.delete(deadline);
-    return new Uint8Array();
-  }
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (true) {
-      const { done, value } = await Promise.race([reader.read(), timeout]);
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(value);
-    }
-  } catch (error) {
-    reader.cancel().catch(() => {});
-    throw error;
-  } finally {
-    deadlines.delete(deadline);
-  }
-  if (chunks.length === 1) return chunks[0]!;
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
 
 /** One validation problem, as listed in an error's `details`. */
 export interface ValidationIssue {
@@ -193,61 +14,34 @@ export interface ValidationIssue {
   message: string;
 }
 
+/**
+ * The 400 `invalid_request` listing `issues` (at least one), its message naming the first: the
+ * one formatter of validation answers, for a schema's failure and for later checks alike.
+ */
+export function invalidRequest(issues: ValidationIssue[], what = "request body"): ApiError {
+  const first = issues[0]!;
+  return new ApiError(
+    400,
+    "invalid_request",
+    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
+    { details: issues },
+  );
+}
+
+/** Throws the 400 `invalid_request` listing `issues`, if there are any. */
+export function throwIssues(issues: ValidationIssue[], what = "request body"): void {
+  if (issues.length > 0) throw invalidRequest(issues, what);
+}
+
 /** Parses `value` with `schema`, throwing a 400 `invalid_request` listing every issue. */
 export function parseWith<T>(schema: z.ZodType<T>, value: unknown, what = "request body"): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const details: ValidationIssue[] = result.error.issues.map((issue) => ({
-    path: issue.path.map(String).join("."),
-    message: issue.message,
-  }));
-  const first = details[0]!;
-  throw new ApiError(
-    400,
-    "invalid_request",
-    `Invalid ${what}: ${first.path === "" ? "" : `"${first.path}" `}${first.message}`,
-    { details },
+  throw invalidRequest(
+    result.error.issues.map((issue) => ({
+      path: issue.path.map(String).join("."),
+      message: issue.message,
+    })),
+    what,
   );
-}
-
-const encoder = new TextEncoder();
-
-/** Length of `text` in bytes of UTF-8. */
-export function utf8Length(text: string): number {
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
-  }
-  return ascii ? text.length : encoder.encode(text).byteLength;
-}
-
-/**
- * Why `key` is not a valid rate-limit key, or `undefined` when it is: 1 to 512 bytes of UTF-8,
- * well-formed (no lone surrogates) and without NUL.
- */
-export function keyProblem(key: string): string | undefined {
-  if (key.length === 0) return "must not be empty";
-  if (!key.isWellFormed()) return "must be well-formed Unicode (no lone surrogates)";
-  if (key.includes("\0")) return "must not contain NUL";
-  const bytes = utf8Length(key);
-  if (bytes > MAX_KEY_BYTES) {
-    return `must be at most ${MAX_KEY_BYTES} bytes of UTF-8, received ${bytes}`;
-  }
-  return undefined;
-}
-
-/**
- * The path of a request URL exactly as the client sent it (still percent-encoded), without the
- * query. Read from the string, as the router does, never through `new URL()`: URL parsing turns a
- * raw `\` into `/` (and resolves `.` and `..` segments), so a key taken from the parsed path
- * would address another key than the one the route matched (`DOMAIN\alice` would become `alice`).
- */
-export function rawPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return url.slice(start, query < 0 ? undefined : query);
 }

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  checkBodySchema,
-  fastCheckBody,
-  MAX_LIMIT,
-  MAX_WINDOW_MS,
-} from "../../src/http/check_input.ts";
+import { checkBodySchema, fastCheckBody } from "../../src/http/check_input.ts";
+import { MAX_LIMIT, MAX_WINDOW_MS } from "../../src/limiter/bounds.ts";
 
 const BODIES: unknown[] = [
   { key: "a" },

@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { rawPath } from "../../src/http/validate.ts";
+import { rawPath } from "../../src/http/path_key.ts";
 import { makeTestApp } from "../_helpers/app.ts";
 
 type Json = Record<string, unknown>;

@@ -34,8 +34,9 @@ function unauthorized(message: string, error: "invalid_request" | "invalid_token
 
 /**
  * Requires `Authorization: Bearer <token>` on every request that changes state (any method but
- * GET, HEAD and OPTIONS), and on reads too with `readAuth`. Answers 401 `unauthorized` with
- * `WWW-Authenticate: Bearer` otherwise, before the handler runs, so nothing changes.
+ * GET, HEAD and OPTIONS), and on reads too with `readAuth`. Otherwise throws the 401
+ * `unauthorized` {@linkcode ApiError} with `WWW-Authenticate: Bearer` (answered by the app's error
+ * mapping) before the handler runs, so nothing changes.
  *
  * The token is compared as SHA-256 digests with a constant-time loop: the time taken reveals
  * neither the token's length nor how much of a guess was right.
@@ -51,15 +52,15 @@ export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler {
     }
     const header = c.req.header("authorization");
     const match = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-    const error = match === null
-      ? unauthorized(
+    if (match === null) {
+      throw unauthorized(
         "Missing bearer token: send Authorization: Bearer <RATELIMITER_ADMIN_TOKEN>",
         "invalid_request",
-      )
-      : timingSafeEqual(await sha256(match[1]!), await expected)
-      ? undefined
-      : unauthorized("Invalid bearer token", "invalid_token");
-    if (error !== undefined) return c.json(error.toBody(), 401, error.headers);
+      );
+    }
+    if (!timingSafeEqual(await sha256(match[1]!), await expected)) {
+      throw unauthorized("Invalid bearer token", "invalid_token");
+    }
     await next();
   };
 }

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../../errors.ts";
-import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "../validate.ts";
+import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "../body.ts";
 
 /** Longest request path accepted, in bytes as sent (percent-encoded). Longer gets 414. */
 export const MAX_PATH_BYTES = 2048;

@@ -6,17 +6,16 @@ import { resetCounter } from "../../cluster/reset_counter.ts";
 import type { LimitDefaults, Override, OverrideLookup } from "../../limiter/resolve.ts";
 import { ALGORITHMS, type Decision, type LimitRequest } from "../../limiter/types.ts";
 import { type Logger, silentLogger } from "../../log.ts";
-import {
-  type OverrideEntry,
-  OverridesFullError,
-  type OverrideStore,
-} from "../../cluster/override_store.ts";
+import type { OverrideEntry, OverrideStore } from "../../cluster/override_store.ts";
 import type { NodeRegistry } from "../../cluster/node_registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
-import { MAX_LIMIT, MAX_WINDOW_MS } from "./check.ts";
+import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
 import { checkParams } from "../check_input.ts";
-import { keyProblem, parseWith, rawPath, readJsonBody } from "../validate.ts";
+import { readJsonBody } from "../body.ts";
+import { pathKey } from "../path_key.ts";
+import { readQuery } from "../query.ts";
+import { parseWith } from "../validate.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -71,59 +70,10 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** The last `fromEnd + 1`-th segment of the raw (still percent-encoded) request path. */
-function rawSegment(c: Context, fromEnd: number): string {
-  const segments = rawPath(c.req.url).split("/");
-  return segments[segments.length - 1 - fromEnd] ?? "";
-}
-
-/**
- * The rate-limit key in the path, percent-decoded strictly: a malformed escape (`%E0%A4%A`) or a
- * key that is not valid (empty, NUL, over 512 bytes) is a 400. Decoding the raw segment ourselves
- * matters because the router leaves malformed escapes undecoded instead of rejecting them. Every
- * other character is literal: a raw `\` is part of the key, the same key as `%5C`.
- */
-export function pathKey(c: Context, fromEnd = 0): string {
-  const raw = rawSegment(c, fromEnd);
-  let key: string;
-  try {
-    key = decodeURIComponent(raw);
-  } catch {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Invalid key in the path: ${JSON.stringify(raw)} is not valid percent-encoded UTF-8`,
-      { details: [{ path: "key", message: "must be percent-encoded UTF-8" }] },
-    );
-  }
-  const problem = keyProblem(key);
-  if (problem !== undefined) {
-    throw new ApiError(400, "invalid_request", `Invalid key in the path: key ${problem}`, {
-      details: [{ path: "key", message: `key ${problem}` }],
-    });
-  }
-  return key;
-}
-
 function queryProblem(name: string, message: string): ApiError {
   return new ApiError(400, "invalid_request", `Invalid query parameter "${name}": ${message}`, {
     details: [{ path: name, message }],
   });
-}
-
-/** Reads the query, rejecting parameters other than `allowed` (a typo should not be ignored). */
-function readQuery(c: Context, allowed: string[]): Record<string, string> {
-  const query = c.req.query();
-  const unknown = Object.keys(query).filter((name) => !allowed.includes(name));
-  if (unknown.length > 0) {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Unknown query parameter ${JSON.stringify(unknown[0])}; expected ${allowed.join(", ")}`,
-      { details: unknown.map((name) => ({ path: name, message: "unknown parameter" })) },
-    );
-  }
-  return query;
 }
 
 function readPrefix(query: Record<string, string>): string | undefined {
@@ -141,7 +91,7 @@ interface PageQuery {
 }
 
 function readPageQuery(c: Context): PageQuery {
-  const query = readQuery(c, ["cursor", "limit", "prefix"]);
+  const query = readQuery(c.req.url, ["cursor", "limit", "prefix"]);
   let limit = DEFAULT_PAGE_SIZE;
   if (query.limit !== undefined) {
     limit = /^\d{1,7}$/.test(query.limit) ? Number(query.limit) : NaN;
@@ -276,7 +226,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   app.use("*", adminAuth(options.auth));
 
   app.get("/nodes", async (c) => {
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const nodes = await registry.list();
     return c.json({
       nodes: nodes.map((n) => ({
@@ -293,7 +243,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   });
 
   app.get("/limits", async (c) => {
-    const prefix = readPrefix(readQuery(c, ["prefix"]));
+    const prefix = readPrefix(readQuery(c.req.url, ["prefix"]));
     const entries = await overrides.list(prefix);
     return c.json({
       default_limit: defaults.limit,
@@ -305,7 +255,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.get("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const entry = await overrides.entry(key);
     if (entry === undefined) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
@@ -315,23 +265,14 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.put("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     const body = parseWith(overrideBodySchema, await readJsonBody(c));
     const override: Override = { limit: body.limit, windowMs: body.window_ms ?? defaults.windowMs };
     if (body.algorithm !== undefined) override.algorithm = body.algorithm;
     if (body.burst !== undefined) override.burst = body.burst;
     if (body.refill_rate !== undefined) override.refillRate = body.refill_rate;
-    let result;
-    try {
-      result = await overrides.set(key, override);
-    } catch (error) {
-      if (error instanceof OverridesFullError) {
-        throw new ApiError(409, "too_many_overrides", error.message, {
-          details: { max: error.max },
-        });
-      }
-      throw error;
-    }
+    // At the cap, `set` throws an `OverridesFullError`: the error mapping answers 409.
+    const result = await overrides.set(key, override);
     return c.json({
       ...overrideView(result.entry),
       updated: true,
@@ -341,7 +282,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.delete("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c, []);
+    readQuery(c.req.url, []);
     if (!await overrides.delete(key)) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
     }
@@ -384,8 +325,8 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
   });
 
   app.post("/counters/:key/reset", async (c) => {
-    const key = pathKey(c, 1);
-    readQuery(c, []);
+    const key = pathKey(c);
+    readQuery(c.req.url, []);
     const reset = await resetCounter(key, { store, events, logger });
     return c.json({ key, reset });
   });

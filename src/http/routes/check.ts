@@ -16,20 +16,13 @@ import {
   fastCheckBody,
   peekQuerySchema,
   resolveCheck,
-  throwIssues,
 } from "../check_input.ts";
-import {
-  BODY_TIMEOUT_MS,
-  MAX_BODY_BYTES,
-  parseWith,
-  rawPath,
-  readJsonBody,
-  readJsonRequest,
-  type ValidationIssue,
-} from "../validate.ts";
-import { ApiError } from "../../errors.ts";
+import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
+import { pathKey } from "../path_key.ts";
+import { readQuery } from "../query.ts";
+import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
 
-export { checkBodySchema, keySchema, MAX_LIMIT, MAX_WINDOW_MS } from "../check_input.ts";
+export { checkBodySchema, keySchema } from "../check_input.ts";
 
 /** Largest body of `POST /check/batch`, in bytes: 1,000 checks of a few limits each. */
 export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
@@ -192,7 +185,7 @@ export function checkResponse(
 /**
  * The handler of `POST /check` on a plain `Request`, given its body deadline in ms: the answer, or
  * a thrown {@linkcode ApiError} / store error for the app's error handler. Used by the Hono route
- * and by the app's fast path for the exact `POST /check` (see `createApp`).
+ * and by the app's fast path for the exact `POST /check` (`check_fast_path.ts`).
  */
 export function createCheckHandler(
   options: CheckRoutesOptions,
@@ -268,8 +261,8 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
 
   // The key is the rest of the path, percent-encoded (so it may hold "/", "?" or "#").
   app.get("/check/:key{.+}", async (c) => {
-    const key = pathKey(c.req.url);
-    const query = parseWith(peekQuerySchema, queryObject(c.req.url), "query");
+    const key = pathKey(c);
+    const query = parseWith(peekQuerySchema, readQuery(c.req.url), "query");
     const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, policy, issues);
@@ -278,35 +271,4 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   });
 
   return app;
-}
-
-/** The key of `GET /check/{key}`: the rest of the raw path, percent-decoded. */
-function pathKey(url: string): string {
-  const path = rawPath(url);
-  const raw = path.slice(path.indexOf("/check/") + "/check/".length);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new ApiError(
-      400,
-      "invalid_request",
-      `Invalid key in path: ${JSON.stringify(raw)} is not valid percent-encoded UTF-8`,
-    );
-  }
-}
-
-/** The query string as an object; a parameter given twice is a 400. */
-function queryObject(url: string): Record<string, string> {
-  const query: Record<string, string> = {};
-  for (const [name, value] of new URL(url).searchParams) {
-    if (Object.hasOwn(query, name)) {
-      throw new ApiError(
-        400,
-        "invalid_request",
-        `Invalid query: parameter ${JSON.stringify(name)} is given more than once`,
-      );
-    }
-    query[name] = value;
-  }
-  return query;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { ApiError } from "../../src/errors.ts";
-import { readJsonBody } from "../../src/http/validate.ts";
+import { readJsonBody } from "../../src/http/body.ts";
 import { integration as opts } from "../_helpers/options.ts";
 
 /** A server whose one route echoes the JSON body read with a 300 ms deadline and a 100-byte cap. */
