@@ -7,7 +7,8 @@
  */
 import { ActiveCounters } from "./src/cluster/active_counters.ts";
 import { createApp } from "./src/http/app.ts";
-import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig, redactUrl } from "./src/config.ts";
+import { type Config, CONFIG_ENV_VARS, ConfigError, parseConfig } from "./src/config.ts";
+import { redactUrl } from "./src/redis/redact.ts";
 import { type ClusterEvents, LocalEvents } from "./src/cluster/events.ts";
 import { RedisEvents } from "./src/cluster/redis_events.ts";
 import { listen, type Listener } from "./src/http/listener.ts";

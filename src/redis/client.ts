@@ -1,5 +1,5 @@
 import { createClient } from "redis";
-import { redactUrl } from "../config.ts";
+import { redactUrl } from "./redact.ts";
 import type { Logger } from "../log.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
