@@ -13,7 +13,8 @@
  * @module
  */
 import { type Logger, silentLogger } from "../log.ts";
-import { redisCall, RedisScript } from "../redis/call.ts";
+import { redisCall } from "../redis/call.ts";
+import { RedisScript } from "../redis/script.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { counterScanPattern } from "../store/keys.ts";
 import type { Store } from "../store/types.ts";
