@@ -119,8 +119,36 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 100));
       await assert.rejects(() => store.check([req("a")]), StoreUnavailableError);
       assert.deepEqual(store.status(), "down");
+      const failure = await store.check([req("a")]).catch((e) => e);
+      assert.ok(failure instanceof StoreUnavailableError, String(failure));
+      assert.equal(failure.kind, "connection");
     } finally {
       client.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore turns an error reply into StoreUnavailableError of kind reply, store still up",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.init();
+      assert.equal(
+        await client.sendCommand(["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK",
+      );
+      assert.equal(await client.sendCommand(["CONFIG", "SET", "maxmemory", "1"]), "OK");
+      const failure = await store.check([req("a")]).catch((e) => e);
+      assert.ok(failure instanceof StoreUnavailableError, String(failure));
+      assert.equal(failure.kind, "reply");
+      assert.match(failure.message, /OOM/);
+      assert.deepEqual(store.status(), "up");
+    } finally {
+      await client.close();
     }
   },
 });
