@@ -14,7 +14,7 @@ import type {
   StoreStatus,
 } from "../../src/store/types.ts";
 
-/** Stands in for node-redis's class of error replies (the store classifies by class name). */
+/** Stands in for node-redis's class of error replies (the cause of a `reply` failure). */
 export class ErrorReply extends Error {}
 
 /** How the fake backend behaves for calls made from now on. */
@@ -60,11 +60,17 @@ export class FakeStore implements Store {
     if (mode === "hang") await new Promise<void>((resolve) => this.#waiters.push(resolve));
     if (mode === "fail") {
       const cause = new Error("The client is offline");
-      throw new StoreUnavailableError(`Redis did not answer: ${cause.message}`, { cause });
+      throw new StoreUnavailableError(`Redis did not answer: ${cause.message}`, {
+        cause,
+        kind: "connection",
+      });
     }
     if (mode === "reply") {
       const cause = new ErrorReply("OOM command not allowed when used memory > 'maxmemory'");
-      throw new StoreUnavailableError(`Redis did not answer: ${cause.message}`, { cause });
+      throw new StoreUnavailableError(`Redis did not answer: ${cause.message}`, {
+        cause,
+        kind: "reply",
+      });
     }
     return await run();
   }
