@@ -9,6 +9,7 @@ import {
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
 import { DEFAULT_KEY_PREFIX } from "./store/keys.ts";
+import { redactUrl } from "./redis/redact.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
 export const FAILURE_MODES = ["open", "closed", "local"] as const;
@@ -313,15 +314,4 @@ export function parseConfig(
 function sanitizeId(hostname: string): string {
   const id = hostname.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
   return id === "" ? "node" : id;
-}
-
-/** Returns `url` with any password replaced by `***`, safe for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^@/]*)@/, "//***@");
-  }
 }

@@ -12,7 +12,8 @@
  * @module
  */
 import { ActiveCounters, type ActiveCountersOptions } from "./active_counters.ts";
-import { redisCall, RedisScript } from "../redis/call.ts";
+import { redisCall } from "../redis/call.ts";
+import { RedisScript } from "../redis/script.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { activeCountersKey, activeCountersLockKey, counterScanPattern } from "../store/keys.ts";
 

@@ -25,7 +25,8 @@ import {
   type SetOverrideResult,
   sortEntries,
 } from "./override_store.ts";
-import { REDIS_CALL_TIMEOUT_MS, redisCall, RedisScript } from "../redis/call.ts";
+import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
+import { RedisScript } from "../redis/script.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { DEFAULT_KEY_PREFIX, overridesKey, overridesVersionKey } from "../store/keys.ts";
 

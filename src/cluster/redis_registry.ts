@@ -7,7 +7,8 @@
  * @module
  */
 import type { WallClock } from "../clock.ts";
-import { type RedisReply, RedisScript } from "../redis/call.ts";
+import type { RedisReply } from "../redis/call.ts";
+import { RedisScript } from "../redis/script.ts";
 import type { RedisClient } from "../redis/client.ts";
 import { DEFAULT_KEY_PREFIX, nodesKey } from "../store/keys.ts";
 import type {

@@ -1,5 +1,13 @@
+/**
+ * The Redis connection of the node: {@linkcode initRedis} connects the one process-wide client
+ * that `main.ts` passes to the store, the cluster parts and the events publisher, and
+ * {@linkcode closeRedis} closes it at shutdown. {@linkcode createRedisClient} makes any extra
+ * connection (the pub/sub subscriber, tests, benchmarks).
+ *
+ * @module
+ */
 import { createClient } from "redis";
-import { redactUrl } from "../config.ts";
+import { redactUrl } from "./redact.ts";
 import type { Logger } from "../log.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
@@ -72,20 +80,20 @@ export async function createRedisClient(
   }
 }
 
+/** The one connected client of the process, between initRedis() and closeRedis(). */
 let shared: RedisClient | undefined;
 
-/** Connects the process-wide Redis client; see {@linkcode createRedisClient}. */
+/**
+ * Connects the process-wide Redis client and returns it; see {@linkcode createRedisClient}. The
+ * composition root (`main.ts`) calls it once and passes the client to every part that needs it;
+ * {@linkcode closeRedis} closes it last. Extra connections (the pub/sub subscriber) come from
+ * {@linkcode createRedisClient}.
+ */
 export async function initRedis(url: string, options: RedisOptions = {}): Promise<RedisClient> {
   if (shared !== undefined) {
     throw new Error("Redis is already initialised: call closeRedis() first");
   }
   shared = await createRedisClient(url, options);
-  return shared;
-}
-
-/** The process-wide Redis client. Throws before {@linkcode initRedis} or after closing. */
-export function getRedis(): RedisClient {
-  if (shared === undefined) throw new Error("Redis is not initialised: call initRedis() first");
   return shared;
 }
 

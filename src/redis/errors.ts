@@ -56,3 +56,47 @@ export function isUnavailableError(error: unknown): boolean {
   const code = replyCode(error);
   return code !== undefined && UNAVAILABLE_REPLY_CODES.has(code);
 }
+
+/** Whether `error` is Redis's `NOSCRIPT` reply: the script is not loaded (restart, `SCRIPT FLUSH`). */
+export function isNoScript(error: unknown): boolean {
+  return replyCode(error) === "NOSCRIPT";
+}
+
+/**
+ * What failed in a store call, as the `kind` label of `ratelimiter_store_errors_total` names it:
+ * `reply` when Redis answered with an error (a script error, `OOM`, `LOADING`…), `connection`
+ * when the client could not send or lost the connection. Timeouts are the caller's: the store's
+ * calls carry no deadline of their own.
+ */
+export type RedisFailureKind = "reply" | "connection";
+
+/** The {@linkcode RedisFailureKind} of a failed call. */
+export function failureKind(error: unknown): RedisFailureKind {
+  return isErrorReply(error) ? "reply" : "connection";
+}
+
+/**
+ * Any failure of a counter-store call, an error reply included, as the error the rest of the
+ * service maps to 503, its `kind` set by {@linkcode failureKind} so that no caller needs to know
+ * node-redis's classes.
+ */
+export function storeUnavailable(error: unknown): StoreUnavailableError {
+  if (error instanceof StoreUnavailableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StoreUnavailableError(`Redis did not answer: ${message}`, {
+    cause: error,
+    kind: failureKind(error),
+  });
+}
+
+/**
+ * A failure of a management call (registry, overrides, events, background counts) as callers
+ * see it: a {@linkcode StoreUnavailableError} (503, `kind` unset) when Redis cannot serve now
+ * ({@linkcode isUnavailableError}), any other error as it is (a wrong command, a script bug: 500).
+ */
+export function callFailure(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || !isUnavailableError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const what = isErrorReply(error) ? "Redis cannot serve now" : "Redis did not answer";
+  return new StoreUnavailableError(`${what}: ${message}`, { cause: error });
+}
