@@ -74,7 +74,7 @@ function toDecisions(reply: RedisReply[], offset: number, count: number): Decisi
  * The shared store: every decision is one Lua script run atomically in Redis, so a limit holds
  * exactly across any number of nodes. Scripts run through {@linkcode RedisScript} (by SHA,
  * reloaded on NOSCRIPT after a Redis restart or `SCRIPT FLUSH`). Calls carry no deadline of their
- * own (the `ResilientStore` around it races them against its shared timer); every
+ * own (the `BreakerStore` around it races them against its shared timer); every
  * failure becomes a {@linkcode StoreUnavailableError} whose `kind` (`reply` or `connection`)
  * is set here, by `src/redis/errors.ts`.
  */
