@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BODY_TIMEOUT_MS } from "./http/body.ts";
+import { FAILURE_MODES, type FailureMode } from "./store/failure_mode_store.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { MAX_LIMIT, MAX_WINDOW_MS } from "./limiter/bounds.ts";
 import {
@@ -12,9 +12,6 @@ import { DEFAULT_KEY_PREFIX } from "./store/keys.ts";
 import { redactUrl } from "./redis/redact.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
-export const FAILURE_MODES = ["open", "closed", "local"] as const;
-/** One of {@linkcode FAILURE_MODES}. */
-export type FailureMode = typeof FAILURE_MODES[number];
 
 /** The service's settings, parsed from `RATELIMITER_*` environment variables. */
 export interface Config {
@@ -79,6 +76,9 @@ export class ConfigError extends Error {
     this.issues = issues;
   }
 }
+
+/** Longest a client may take to send a request body unless configured, in milliseconds. */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 const PREFIX = "RATELIMITER_";
 
@@ -233,7 +233,7 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
-  BODY_TIMEOUT_MS: int(100, 600_000, BODY_TIMEOUT_MS),
+  BODY_TIMEOUT_MS: int(100, 600_000, DEFAULT_BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),

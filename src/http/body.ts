@@ -6,12 +6,10 @@
  */
 import type { Context } from "hono";
 import { ApiError } from "../errors.ts";
+import { DEFAULT_BODY_TIMEOUT_MS } from "../config.ts";
 
 /** Largest JSON body any route accepts, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** Longest a client may take to send a body, in milliseconds, before getting a 408. */
-export const BODY_TIMEOUT_MS = 10_000;
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -28,7 +26,7 @@ export interface ReadJsonBodyOptions {
   maxBytes?: number;
   /**
    * Longest time to receive the body, in ms.
-   * @default {the context's `bodyTimeoutMs`, else BODY_TIMEOUT_MS}
+   * @default {the context's `bodyTimeoutMs`, else DEFAULT_BODY_TIMEOUT_MS}
    */
   timeoutMs?: number;
 }
@@ -45,7 +43,7 @@ export function readJsonBody(
 ): Promise<unknown> {
   return readJsonRequest(c.req.raw, {
     maxBytes: options.maxBytes ?? MAX_BODY_BYTES,
-    timeoutMs: options.timeoutMs ?? c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS,
+    timeoutMs: options.timeoutMs ?? c.get("bodyTimeoutMs") ?? DEFAULT_BODY_TIMEOUT_MS,
   });
 }
 

@@ -1,5 +1,5 @@
 import type { WallClock } from "../clock.ts";
-import type { FailureMode } from "../config.ts";
+import type { FailureMode } from "./failure_mode_store.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import type { CheckOutcome, LimitRequest } from "../limiter/types.ts";
 import type { Logger } from "../log.ts";

@@ -1,11 +1,15 @@
 import type { WallClock } from "../clock.ts";
-import type { FailureMode } from "../config.ts";
 import { StoreUnavailableError } from "../errors.ts";
 import { ALGORITHM_IMPLS } from "../limiter/algorithms.ts";
 import { type CheckOutcome, combineDecisions, type LimitRequest } from "../limiter/types.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { MemoryStore } from "./memory_store.ts";
 import type { CounterPage, ListCountersOptions, Store, StoreStatus } from "./types.ts";
+
+/** How `/check` answers while the store (Redis) cannot be reached. */
+export const FAILURE_MODES = ["open", "closed", "local"] as const;
+/** One of {@linkcode FAILURE_MODES}. */
+export type FailureMode = typeof FAILURE_MODES[number];
 
 /** The metrics {@linkcode FailureModeStore} keeps. */
 export type FailureModeStoreMetrics = Pick<Metrics, "degradedDecisions">;

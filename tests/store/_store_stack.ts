@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FailureMode } from "../../src/config.ts";
+import type { FailureMode } from "../../src/store/failure_mode_store.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";

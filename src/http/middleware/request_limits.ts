@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../../errors.ts";
-import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "../body.ts";
+import { MAX_BODY_BYTES } from "../body.ts";
+import { DEFAULT_BODY_TIMEOUT_MS } from "../../config.ts";
 
 /** Longest request path accepted, in bytes as sent (percent-encoded). Longer gets 414. */
 export const MAX_PATH_BYTES = 2048;
@@ -19,7 +20,7 @@ export interface RequestLimitsOptions {
    * batch route takes more than the others). @default {MAX_BODY_BYTES}
    */
   maxBodyBytes?: number | ((path: string) => number);
-  /** Longest time to receive a body, in ms, for `readJsonBody`. @default {BODY_TIMEOUT_MS} */
+  /** Longest time to receive a body, in ms, for `readJsonBody`. @default {DEFAULT_BODY_TIMEOUT_MS} */
   bodyTimeoutMs?: number;
 }
 
@@ -49,7 +50,7 @@ export function requestLimits(options: RequestLimitsOptions = {}): MiddlewareHan
   const maxQuery = options.maxQueryBytes ?? MAX_QUERY_BYTES;
   const maxBodyOption = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const maxBodyFor = typeof maxBodyOption === "number" ? () => maxBodyOption : maxBodyOption;
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   return async function requestLimits(c, next) {
     // The URL as received: non-ASCII is already percent-encoded, so length is bytes.
     const url = c.req.url;

@@ -17,7 +17,8 @@ import {
   peekQuerySchema,
   resolveCheck,
 } from "../check_input.ts";
-import { BODY_TIMEOUT_MS, MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
+import { MAX_BODY_BYTES, readJsonBody, readJsonRequest } from "../body.ts";
+import { DEFAULT_BODY_TIMEOUT_MS } from "../../config.ts";
 import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
 import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
@@ -234,7 +235,10 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
 
   const decide = createDecide(options);
 
-  app.post("/check", (c) => handleCheck(c.req.raw, c.get("bodyTimeoutMs") ?? BODY_TIMEOUT_MS));
+  app.post(
+    "/check",
+    (c) => handleCheck(c.req.raw, c.get("bodyTimeoutMs") ?? DEFAULT_BODY_TIMEOUT_MS),
+  );
 
   app.post("/check/batch", async (c) => {
     const body = parseWith(

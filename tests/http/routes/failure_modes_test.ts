@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FailureMode } from "../../../src/config.ts";
+import type { FailureMode } from "../../../src/store/failure_mode_store.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
 import { BreakerStore } from "../../../src/store/breaker_store.ts";
 import { FailureModeStore } from "../../../src/store/failure_mode_store.ts";
