@@ -7,7 +7,8 @@
 #
 # tests/deploy/dockerfile_test.ts checks this file's invariants: pinned images, non-root user, no
 # -A, the same permissions as `deno task compile`, and an --allow-env list equal to the variables
-# the config reads (plus the two node-redis reads).
+# the config reads (plus the two node-redis reads). The permission flags below are written by
+# `deno task permissions` from tools/node_permissions.ts: edit that list, not this file.
 
 # ---- build: cache dependencies from the lock file, then compile -------------------------------
 FROM denoland/deno:debian-2.9.6 AS build

@@ -11,13 +11,13 @@
  *
  * @module
  */
-import { ActiveCounters } from "../src/active_counters.ts";
-import { createApp } from "../src/app.ts";
+import { RedisActiveCounters } from "../src/cluster/redis_active_counters.ts";
+import { createApp } from "../src/http/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { silentLogger } from "../src/log.ts";
-import { createMetrics } from "../src/metrics.ts";
-import { RedisOverrideStore } from "../src/overrides_redis.ts";
-import { createRedisClient } from "../src/redis.ts";
+import { createMetrics } from "../src/metrics/metrics.ts";
+import { RedisOverrideStore } from "../src/cluster/redis_override_store.ts";
+import { createRedisClient } from "../src/redis/client.ts";
 import { RedisStore } from "../src/store/redis_store.ts";
 import { startRedis } from "../tests/_helpers/redis_server.ts";
 
@@ -185,10 +185,11 @@ for (
 // One tick of the shared active-counters scan (10 SCAN steps of COUNT 1000), and a full pass.
 const ticks: number[] = [];
 let counted = -1;
-const counters = new ActiveCounters({
-  store,
+const counters = new RedisActiveCounters({
+  client,
+  prefix: "rl",
+  instance: "bench",
   set: (n) => counted = n,
-  redis: { client, prefix: "rl", instance: "bench" },
 });
 const passStarted = performance.now();
 while (counted < 0) {

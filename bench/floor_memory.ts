@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import type { LimitRequest } from "../src/limiter/types.ts";
-import { checkResponse, toAnswer } from "../src/routes/check.ts";
+import { checkResponse, toAnswer } from "../src/http/routes/check.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 
 const { values } = parseArgs({

@@ -16,8 +16,8 @@
 import { parseArgs } from "node:util";
 import { CHECK_SCRIPT } from "../src/limiter/scripts.ts";
 import type { LimitRequest } from "../src/limiter/types.ts";
-import { createRedisClient } from "../src/redis.ts";
-import { checkResponse, toAnswer } from "../src/routes/check.ts";
+import { createRedisClient } from "../src/redis/client.ts";
+import { checkResponse, toAnswer } from "../src/http/routes/check.ts";
 import { counterKey } from "../src/store/keys.ts";
 
 const { values } = parseArgs({

@@ -7,13 +7,18 @@
  *
  * @module
  */
-import { createApp } from "../src/app.ts";
+import { createApp } from "../src/http/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { noOverrides } from "../src/limiter/resolve.ts";
 import type { CheckOutcome, LimitRequest } from "../src/limiter/types.ts";
 import { silentLogger } from "../src/log.ts";
-import { createMetrics } from "../src/metrics.ts";
-import { checkBodySchema, checkResponse, rateLimitHeaders, toAnswer } from "../src/routes/check.ts";
+import { createMetrics } from "../src/metrics/metrics.ts";
+import {
+  checkBodySchema,
+  checkResponse,
+  rateLimitHeaders,
+  toAnswer,
+} from "../src/http/routes/check.ts";
 import { Deadlines } from "../src/store/deadlines.ts";
 import { MemoryStore } from "../src/store/memory_store.ts";
 import type { Store } from "../src/store/types.ts";

@@ -13,7 +13,7 @@
  */
 import { CHECK_SCRIPT } from "../src/limiter/scripts.ts";
 import { ALGORITHMS, type LimitRequest } from "../src/limiter/types.ts";
-import { createRedisClient } from "../src/redis.ts";
+import { createRedisClient } from "../src/redis/client.ts";
 import { counterKey } from "../src/store/keys.ts";
 import { RedisStore } from "../src/store/redis_store.ts";
 import { startRedis } from "../tests/_helpers/redis_server.ts";

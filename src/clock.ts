@@ -1,30 +1,21 @@
 /**
- * A source of wall-clock time in milliseconds since the Unix epoch (may be fractional).
+ * The two kinds of time the service reads, as two types so a signature says which one it wants.
+ * Both are plain functions, passed into every part that needs time so tests can fake it (see
+ * `tests/_helpers/manual_clock.ts`).
  *
- * Passed into every part that needs time so tests can fake it.
+ * @module
  */
-export type Clock = () => number;
 
-/** The real clock, `Date.now()`. */
-export const systemClock: Clock = () => Date.now();
+/**
+ * Wall-clock time in milliseconds since the Unix epoch (may be fractional), as `Date.now()`.
+ * For what is stored or compared across nodes and restarts: counter windows, `updatedAt`, the
+ * registry's heartbeats, log timestamps. It can jump when the system clock is set.
+ */
+export type WallClock = () => number;
 
-/** A clock a test moves by hand. */
-export interface ManualClock extends Clock {
-  /** Moves the clock forward by `ms` milliseconds. */
-  advance(ms: number): void;
-  /** Sets the clock to `ms` milliseconds since the epoch. */
-  set(ms: number): void;
-}
-
-/** Creates a {@linkcode ManualClock} starting at `startMs`. */
-export function createManualClock(startMs = 1_700_000_000_000): ManualClock {
-  let now = startMs;
-  const clock = (() => now) as ManualClock;
-  clock.advance = (ms) => {
-    now += ms;
-  };
-  clock.set = (ms) => {
-    now = ms;
-  };
-  return clock;
-}
+/**
+ * Monotonic time in milliseconds from an arbitrary origin, as `performance.now()`. For durations
+ * inside one process (latencies, cache expiry, timeouts): it never goes back, and its values mean
+ * nothing outside the process.
+ */
+export type MonotonicClock = () => number;

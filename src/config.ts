@@ -1,18 +1,17 @@
 import { z } from "zod";
+import { FAILURE_MODES, type FailureMode } from "./store/failure_mode_store.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { MAX_LIMIT, MAX_WINDOW_MS } from "./limiter/bounds.ts";
 import {
   DEFAULT_LIMITS_POLICY,
   type LimitsPolicy,
-  MAX_LIMIT,
-  MAX_WINDOW_MS,
   type PolicyMaxima,
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
+import { DEFAULT_KEY_PREFIX } from "./store/keys.ts";
+import { redactUrl } from "./redis/redact.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
-export const FAILURE_MODES = ["open", "closed", "local"] as const;
-/** One of {@linkcode FAILURE_MODES}. */
-export type FailureMode = typeof FAILURE_MODES[number];
 
 /** The service's settings, parsed from `RATELIMITER_*` environment variables. */
 export interface Config {
@@ -50,7 +49,10 @@ export interface Config {
   failureMode: FailureMode;
   /** How long a shutdown waits for in-flight requests, in milliseconds. */
   shutdownGraceMs: number;
-  /** Most rate-limit keys the embedded store holds; a check needing one more is refused. */
+  /**
+   * Most rate-limit keys the embedded store holds (and the in-process limiter of the `local`
+   * failure mode); a check needing one more is refused, nothing is evicted.
+   */
   memoryMaxKeys: number;
   /** Longest a client may take to send a request body, in milliseconds (then 408). */
   bodyTimeoutMs: number;
@@ -74,6 +76,9 @@ export class ConfigError extends Error {
     this.issues = issues;
   }
 }
+
+/** Longest a client may take to send a request body unless configured, in milliseconds. */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 const PREFIX = "RATELIMITER_";
 
@@ -228,7 +233,7 @@ const envSchema = z.object({
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
   SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000),
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
-  BODY_TIMEOUT_MS: int(100, 600_000, 10_000),
+  BODY_TIMEOUT_MS: int(100, 600_000, DEFAULT_BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
@@ -288,7 +293,7 @@ export function parseConfig(
     nodeTtlSeconds: e.NODE_TTL_SECONDS,
     nodeHeartbeatSeconds: e.NODE_HEARTBEAT_SECONDS,
     logLevel: e.LOG_LEVEL,
-    keyPrefix: e.KEY_PREFIX ?? "rl",
+    keyPrefix: e.KEY_PREFIX ?? DEFAULT_KEY_PREFIX,
     adminToken: e.ADMIN_TOKEN,
     adminReadAuth: e.ADMIN_READ_AUTH,
     storeTimeoutMs: e.STORE_TIMEOUT_MS,
@@ -309,15 +314,4 @@ export function parseConfig(
 function sanitizeId(hostname: string): string {
   const id = hostname.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100);
   return id === "" ? "node" : id;
-}
-
-/** Returns `url` with any password replaced by `***`, safe for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^@/]*)@/, "//***@");
-  }
 }

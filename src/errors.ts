@@ -16,7 +16,8 @@ export interface ApiErrorOptions {
 /**
  * An error that becomes a JSON error response with the given HTTP status.
  *
- * The one HTTP error type of the service; `app.onError` turns it into a response.
+ * The one HTTP error type of the service; `createErrorResponse` (`src/http/errors.ts`) turns it
+ * into a response.
  */
 export class ApiError extends Error {
   readonly status: number;
@@ -44,20 +45,29 @@ export class ApiError extends Error {
 /** Options for {@linkcode StoreUnavailableError}. */
 export interface StoreUnavailableErrorOptions extends ErrorOptions {
   /**
-   * What failed, when the thrower has already counted it in `ratelimiter_store_errors_total`
-   * (e.g. `timeout`, `connection`); `undefined` leaves the counting to `app.onError`.
+   * What failed, when the thrower knows: `connection`, `reply`, `timeout`, `circuit_open`,
+   * `overload` (see `STORE_FAILURE_KINDS`); `undefined` otherwise.
    */
   kind?: string;
+  /**
+   * Whether the thrower has counted this failure in `ratelimiter_store_errors_total` already
+   * (the `BreakerStore` counts every failure it reports); `app.onError` counts the
+   * others, as kind `unavailable`. @default {false}
+   */
+  counted?: boolean;
 }
 
 /** Thrown by a store when its backend (Redis) cannot answer. Maps to 503. */
 export class StoreUnavailableError extends Error {
   /** See {@linkcode StoreUnavailableErrorOptions.kind}. */
   readonly kind: string | undefined;
+  /** See {@linkcode StoreUnavailableErrorOptions.counted}. */
+  readonly counted: boolean;
 
   constructor(message: string, options?: StoreUnavailableErrorOptions) {
     super(message, options);
     this.name = "StoreUnavailableError";
     this.kind = options?.kind;
+    this.counted = options?.counted ?? false;
   }
 }

@@ -1,3 +1,5 @@
+import type { WallClock } from "./clock.ts";
+
 /** Log levels in increasing order of severity. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 /** One of {@linkcode LOG_LEVELS}. */
@@ -12,8 +14,6 @@ export interface Logger {
   info(event: string, fields?: LogFields): void;
   warn(event: string, fields?: LogFields): void;
   error(event: string, fields?: LogFields): void;
-  /** A logger that adds `fields` to every line. */
-  child(fields: LogFields): Logger;
 }
 
 /** Options for {@linkcode createLogger}. */
@@ -25,7 +25,7 @@ export interface LoggerOptions {
   /** Where a finished line goes. @default {writes to stdout} */
   write?: (line: string) => void;
   /** Time source for the `time` field. @default {Date.now} */
-  clock?: () => number;
+  clock?: WallClock;
 }
 
 const encoder = new TextEncoder();
@@ -38,27 +38,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const min = LOG_LEVELS.indexOf(options.level ?? "info");
   const write = options.write ?? writeStdout;
   const clock = options.clock ?? Date.now;
-  const make = (base: LogFields): Logger => {
-    const emit = (level: LogLevel) => (event: string, fields?: LogFields) => {
-      if (LOG_LEVELS.indexOf(level) < min) return;
-      const line = {
-        time: new Date(clock()).toISOString(),
-        level,
-        event,
-        ...base,
-        ...fields,
-      };
-      write(JSON.stringify(line, errorReplacer));
+  const base = options.base ?? {};
+  const emit = (level: LogLevel) => (event: string, fields?: LogFields) => {
+    if (LOG_LEVELS.indexOf(level) < min) return;
+    const line = {
+      time: new Date(clock()).toISOString(),
+      level,
+      event,
+      ...base,
+      ...fields,
     };
-    return {
-      debug: emit("debug"),
-      info: emit("info"),
-      warn: emit("warn"),
-      error: emit("error"),
-      child: (fields) => make({ ...base, ...fields }),
-    };
+    write(JSON.stringify(line, errorReplacer));
   };
-  return make(options.base ?? {});
+  return {
+    debug: emit("debug"),
+    info: emit("info"),
+    warn: emit("warn"),
+    error: emit("error"),
+  };
 }
 
 /** A logger that drops everything, for tests that do not look at logs. */

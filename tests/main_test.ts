@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { postJson, startNode } from "./_helpers/node_process.ts";
 import { freePort, startRedis } from "./_helpers/redis_server.ts";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
+import { integration as opts } from "./_helpers/options.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
   name: "main.ts exits 1 before listening and names every bad variable",

@@ -1,7 +1,9 @@
 /**
- * The permissions a service node runs with, in one place: `deno task start`/`compile`, the
- * Dockerfile, the local cluster, the benchmarks and the tests all use exactly these (a test
- * compares them), so none can drift into `-A`.
+ * The permissions a service node runs with, in one place. The local cluster, the benchmarks and
+ * the tests import {@linkcode nodePermissionFlags}; `deno task start`/`dev`/`compile` and the
+ * Dockerfile cannot import, so `deno task permissions` (this module run as a script) writes the
+ * flags into them, and `tests/deploy/dockerfile_test.ts` fails when they differ. None can drift
+ * into `-A`.
  *
  * @module
  */
@@ -22,7 +24,7 @@ export const NODE_ENV_VARS: readonly string[] = [...CONFIG_ENV_VARS, ...LIBRARY_
 /**
  * The `deno run` / `deno compile` permission flags of a node: network, the listed variables, and
  * the host name (for the default node id). No file access: Deno grants `/proc/self`, where
- * prom-client would read process metrics, only with `--allow-all`, so `src/metrics.ts` drops
+ * prom-client would read process metrics, only with `--allow-all`, so `src/metrics/metrics.ts` drops
  * those metrics instead. prom-client still tries to read `/proc/self/limits` once when its default
  * metrics are created, so every command also passes `--no-prompt`: the read then fails quietly
  * instead of stopping a node started from a terminal at a permission prompt.
@@ -33,4 +35,55 @@ export function nodePermissionFlags(): string[] {
     `--allow-env=${NODE_ENV_VARS.join(",")}`,
     "--allow-sys=hostname",
   ];
+}
+
+/** The `deno.json` tasks that run or compile a node, with {@linkcode nodePermissionFlags}. */
+export const NODE_TASKS: readonly string[] = ["start", "dev", "compile"];
+
+/** A run of `--allow-*` flags, separated by spaces or by a shell line continuation. */
+const FLAG_RUN = /--allow-[^\s"\\]+(?:(?:\s|\\\n)+--allow-[^\s"\\]+)*/;
+
+/** Replaces the first run of `--allow-*` flags in `command`, keeping its separator. */
+function replaceFlags(command: string): string {
+  return command.replace(FLAG_RUN, (run) => {
+    const separator = /^--allow-[^\s"\\]+((?:\s|\\\n)+)--allow-/.exec(run)?.[1] ?? " ";
+    return nodePermissionFlags().join(separator);
+  });
+}
+
+/**
+ * `deno.json`'s text with the permission flags of {@linkcode NODE_TASKS} set to
+ * {@linkcode nodePermissionFlags}, everything else unchanged (identical when up to date).
+ */
+export function renderDenoJson(text: string): string {
+  const tasks: Record<string, string> = JSON.parse(text).tasks;
+  for (const name of NODE_TASKS) {
+    const command = tasks[name];
+    if (command === undefined) throw new Error(`deno.json has no task "${name}"`);
+    text = text.replace(JSON.stringify(command), JSON.stringify(replaceFlags(command)));
+  }
+  return text;
+}
+
+/**
+ * The Dockerfile's text with the permission flags of its `RUN deno compile` set to
+ * {@linkcode nodePermissionFlags}, one per continued line as written (identical when up to date).
+ */
+export function renderDockerfile(text: string): string {
+  const compile = /^RUN deno compile\b(?:\\\n|[^\n])*/m.exec(text)?.[0];
+  if (compile === undefined) throw new Error("The Dockerfile has no RUN deno compile");
+  return text.replace(compile, replaceFlags(compile));
+}
+
+// `deno task permissions`: writes the flags into deno.json and the Dockerfile after the config's
+// variables change (tests/deploy/dockerfile_test.ts fails until then).
+if (import.meta.main) {
+  const files = { "deno.json": renderDenoJson, "Dockerfile": renderDockerfile };
+  for (const [file, render] of Object.entries(files)) {
+    const url = new URL(`../${file}`, import.meta.url);
+    const text = Deno.readTextFileSync(url);
+    const updated = render(text);
+    if (updated !== text) Deno.writeTextFileSync(url, updated);
+    console.log(`${file}: ${updated === text ? "up to date" : "updated"}`);
+  }
 }

@@ -1,15 +1,12 @@
 /**
  * The limits policy: the largest `limit`, `window_ms` and `cost` a client may ask for, per
- * algorithm, set by the operator below the hard bounds every request already obeys.
+ * algorithm, set by the operator below the hard bounds every request already obeys
+ * (`bounds.ts`).
  *
  * @module
  */
+import { DAY_MS, MAX_LIMIT, MAX_WINDOW_MS } from "./bounds.ts";
 import { type Algorithm, ALGORITHMS } from "./types.ts";
-
-/** Largest `limit` (and `cost`, `burst`, `refill_rate`) any request or override may name. */
-export const MAX_LIMIT = 1_000_000;
-/** Longest `window_ms` any request or override may name: 30 days. */
-export const MAX_WINDOW_MS = 30 * 86_400_000;
 
 /** The largest values a client may ask for under one algorithm. */
 export interface PolicyMaxima {
@@ -26,8 +23,6 @@ export interface PolicyMaxima {
  * for; an override (the operator's own decision) and the configured defaults may exceed it.
  */
 export type LimitsPolicy = Readonly<Record<Algorithm, PolicyMaxima>>;
-
-const DAY_MS = 86_400_000;
 
 /**
  * The policy when none is configured. A sliding log keeps one entry per counted request, so its

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
-import type { ClusterEvents } from "../events.ts";
+import type { MonotonicClock } from "../clock.ts";
 import {
   type Algorithm,
   algorithmParam,
@@ -35,14 +34,22 @@ const MAX_VARIANTS = 4;
 /** Keys examined for expired blocks before the oldest live one is evicted. */
 const EVICTION_SCAN = 64;
 
+/**
+ * Where the keys whose limits or counters changed on any node are announced: the cluster's events
+ * (override changed, counter reset) fit it. Returns the function that unsubscribes.
+ */
+export interface KeyChanges {
+  subscribe(listener: (change: { key: string }) => void): () => void;
+}
+
 /** Options for {@linkcode BlockCacheStore}. */
 export interface BlockCacheStoreOptions {
   /** The store that decides; its denials are remembered. */
   inner: Store;
   /** Override and reset events from every node; each drops what is remembered of its key. */
-  events: ClusterEvents;
+  events: KeyChanges;
   /** Monotonic time source in milliseconds. @default {performance.now} */
-  clock?: Clock;
+  clock?: MonotonicClock;
   /** Most keys remembered; past it expired entries are dropped, then the oldest. @default {100000} */
   maxKeys?: number;
   /** Called once per check answered from memory. @default {no-op} */
@@ -80,7 +87,7 @@ interface Block {
  * before the real one: the cache never denies a request the store would have allowed. Only
  * durations on this node's monotonic clock are used, so clock skew between the node and Redis
  * does not matter. Two windows remain, both documented: a reset or override made on another node
- * applies here when its {@linkcode ClusterEvents} event arrives, and if Redis loses data without
+ * applies here when its event arrives, and if Redis loses data without
  * this node seeing an error, remembered blocks outlive it by at most their remaining time. Any
  * failed or degraded store call forgets everything.
  *
@@ -100,7 +107,7 @@ interface Block {
  */
 export class BlockCacheStore implements Store {
   readonly #inner: Store;
-  readonly #clock: Clock;
+  readonly #clock: MonotonicClock;
   readonly #maxKeys: number;
   readonly #onHit: () => void;
   readonly #algorithms: ReadonlySet<Algorithm>;

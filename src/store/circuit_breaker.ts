@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 
 /** States of a {@linkcode CircuitBreaker}. */
 export const CIRCUIT_STATES = ["closed", "half_open", "open"] as const;
@@ -31,7 +31,7 @@ export interface CircuitBreakerOptions {
   /** Time between probes while open, in ms. @default {500} */
   probeIntervalMs?: number;
   /** Time source, in ms. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
   /** Called on every change of state. @default {none} */
   onTransition?: (transition: CircuitTransition) => void;
 }
@@ -50,7 +50,7 @@ export interface CircuitBreakerOptions {
 export class CircuitBreaker {
   readonly #threshold: number;
   readonly #probeIntervalMs: number;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #onTransition: ((transition: CircuitTransition) => void) | undefined;
   #state: CircuitState = "closed";
   #failures = 0;

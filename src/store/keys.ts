@@ -9,11 +9,54 @@ import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts
  *
  * `E` percent-encodes `%`, `{` and `}`, so the braces the service writes are the only ones in the
  * name. All state of one key (every algorithm) therefore hashes to the same Redis Cluster slot, and
- * keys sharing a leading tag (`{tenant42}:user`, `{tenant42}:ip`) share a slot too. Internal keys
- * (`<prefix>:node:…`, `<prefix>:overrides`, …) contain no `{`, so no client key can name one.
+ * keys sharing a leading tag (`{tenant42}:user`, `{tenant42}:ip`) share a slot too.
+ *
+ * Internal keys, each built by its function below and nowhere else:
+ * - `<prefix>:nodes`: the node registry hash ({@linkcode nodesKey})
+ * - `<prefix>:overrides` and `<prefix>:overrides:version`: the overrides hash and its version
+ *   ({@linkcode overridesKey}, {@linkcode overridesVersionKey})
+ * - `<prefix>:events`: the pub/sub channel of cluster events ({@linkcode eventsChannel})
+ * - `<prefix>:active_counters` and `<prefix>:active_counters:lock`: the published counter count
+ *   and the lock of the node counting ({@linkcode activeCountersKey},
+ *   {@linkcode activeCountersLockKey})
+ *
+ * They contain no `{`, so no client key can name one.
  *
  * @module
  */
+
+/** Prefix of every Redis key when `RATELIMITER_KEY_PREFIX` is not set. */
+export const DEFAULT_KEY_PREFIX = "rl";
+
+/** The hash of node records (field = node id). */
+export function nodesKey(prefix: string): string {
+  return `${prefix}:nodes`;
+}
+
+/** The hash of overrides (field = client key). */
+export function overridesKey(prefix: string): string {
+  return `${prefix}:overrides`;
+}
+
+/** The version of the overrides hash, bumped with every change. */
+export function overridesVersionKey(prefix: string): string {
+  return `${prefix}:overrides:version`;
+}
+
+/** The pub/sub channel cluster events travel on. */
+export function eventsChannel(prefix: string): string {
+  return `${prefix}:events`;
+}
+
+/** The counter count published by the node that counts. */
+export function activeCountersKey(prefix: string): string {
+  return `${prefix}:active_counters`;
+}
+
+/** The lock held by the node that counts the counters. */
+export function activeCountersLockKey(prefix: string): string {
+  return `${prefix}:active_counters:lock`;
+}
 
 function encode(part: string): string {
   return part.replace(/[%{}]/g, (c) => c === "%" ? "%25" : c === "{" ? "%7B" : "%7D");

@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import type { WallClock } from "../clock.ts";
 import { ALGORITHM_IMPLS } from "../limiter/algorithms.ts";
 import {
   type Algorithm,
@@ -9,7 +9,7 @@ import {
 } from "../limiter/types.ts";
 import { ApiError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { CreationOrder, type OrderedItem } from "./creation_order.ts";
 import { ExpiryIndex, type ExpiryItem, NOT_FILED } from "./expiry_index.ts";
 import { counterKey } from "./keys.ts";
@@ -52,7 +52,7 @@ const COMMIT_GROWTH = 1;
 /** Options for {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Source of time. @default {Date.now} */
-  clock?: Clock;
+  clock?: WallClock;
   /** Most keys held; a check needing one more is refused (see `whenFull`). @default {1000000} */
   maxKeys?: number;
   /**
@@ -108,7 +108,7 @@ function positiveInteger(name: string, value: number): void {
  */
 export class MemoryStore implements Store {
   readonly kind = "memory" as const;
-  readonly #clock: Clock;
+  readonly #clock: WallClock;
   readonly #maxKeys: number;
   readonly #maxUnits: number;
   readonly #whenFull: MemoryStoreFullAnswer;

@@ -1,5 +1,5 @@
-import type { Clock } from "../clock.ts";
-import { StoreUnavailableError } from "../errors.ts";
+import type { WallClock } from "../clock.ts";
+import type { StoreUnavailableError } from "../errors.ts";
 import {
   CHECK_ARGS_PER_LIMIT,
   CHECK_READ_ONLY_SCRIPT,
@@ -14,9 +14,17 @@ import {
   type Decision,
   type LimitRequest,
 } from "../limiter/types.ts";
-import type { RedisClient } from "../redis.ts";
-import { isConnectionError } from "../redis_call.ts";
-import { counterKey, counterScanPattern, escapeGlob, parseCounterKey } from "./keys.ts";
+import type { RedisReply } from "../redis/call.ts";
+import type { RedisClient } from "../redis/client.ts";
+import { isConnectionError, storeUnavailable } from "../redis/errors.ts";
+import { RedisScript } from "../redis/script.ts";
+import {
+  counterKey,
+  counterScanPattern,
+  DEFAULT_KEY_PREFIX,
+  escapeGlob,
+  parseCounterKey,
+} from "./keys.ts";
 import {
   type CounterInfo,
   type CounterPage,
@@ -30,13 +38,13 @@ import {
 export interface RedisStoreOptions {
   /** A connected client; the store never closes it. */
   client: RedisClient;
-  /** Prefix of every key. @default {"rl"} */
+  /** Prefix of every key. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
   /**
    * Clock passed into the scripts. Leave unset in production: the scripts then read Redis `TIME`,
    * so nodes with skewed clocks agree. Tests set it to drive time by hand.
    */
-  clock?: Clock;
+  clock?: WallClock;
   /**
    * Keys SCAN may visit per counters page, as a multiple of the page size.
    * @default {PAGE_WORK_FACTOR}
@@ -47,24 +55,7 @@ export interface RedisStoreOptions {
 /** Most peeks of a counters page sent to Redis at once. */
 export const PEEK_CHUNK = 100;
 
-interface Script {
-  readonly source: string;
-  sha: string | undefined;
-}
-
-type Reply = number | string | Reply[] | null;
-
-/**
- * Converts any failure of a store call, an error reply included, into the error the rest of the
- * service maps to 503 (the breaker tells the kinds apart by its cause).
- */
-function unavailable(error: unknown): StoreUnavailableError {
-  if (error instanceof StoreUnavailableError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`Redis did not answer: ${message}`, { cause: error });
-}
-
-function toDecisions(reply: Reply[], offset: number, count: number): Decision[] {
+function toDecisions(reply: RedisReply[], offset: number, count: number): Decision[] {
   const decisions: Decision[] = [];
   for (let i = 0; i < count; i++) {
     const o = offset + i * 5;
@@ -81,70 +72,47 @@ function toDecisions(reply: Reply[], offset: number, count: number): Decision[] 
 
 /**
  * The shared store: every decision is one Lua script run atomically in Redis, so a limit holds
- * exactly across any number of nodes. Scripts are called by SHA and reloaded on NOSCRIPT (after a
- * Redis restart or `SCRIPT FLUSH`).
+ * exactly across any number of nodes. Scripts run through {@linkcode RedisScript} (by SHA,
+ * reloaded on NOSCRIPT after a Redis restart or `SCRIPT FLUSH`). Calls carry no deadline of their
+ * own (the `BreakerStore` around it races them against its shared timer); every
+ * failure becomes a {@linkcode StoreUnavailableError} whose `kind` (`reply` or `connection`)
+ * is set here, by `src/redis/errors.ts`.
  */
 export class RedisStore implements Store {
   readonly kind = "redis" as const;
   readonly #client: RedisClient;
   readonly #prefix: string;
-  readonly #clock: Clock | undefined;
+  readonly #clock: WallClock | undefined;
   readonly #scanBudgetFactor: number;
-  readonly #check: Script = { source: CHECK_SCRIPT, sha: undefined };
-  readonly #checkReadOnly: Script = { source: CHECK_READ_ONLY_SCRIPT, sha: undefined };
-  readonly #peek: Script = { source: PEEK_SCRIPT, sha: undefined };
+  readonly #check = new RedisScript(CHECK_SCRIPT);
+  readonly #checkReadOnly = new RedisScript(CHECK_READ_ONLY_SCRIPT);
+  readonly #peek = new RedisScript(PEEK_SCRIPT);
   #status: StoreStatus = "up";
 
   constructor(options: RedisStoreOptions) {
     this.#client = options.client;
-    this.#prefix = options.prefix ?? "rl";
+    this.#prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#clock = options.clock;
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
-  }
-
-  /** The key prefix. */
-  get prefix(): string {
-    return this.#prefix;
   }
 
   /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
   async init(): Promise<void> {
     await Promise.all([
-      this.#load(this.#check),
-      this.#load(this.#checkReadOnly),
-      this.#load(this.#peek),
+      this.#check.load(this.#client),
+      this.#checkReadOnly.load(this.#client),
+      this.#peek.load(this.#client),
     ]);
-  }
-
-  async #load(script: Script): Promise<string> {
-    const sha = await this.#client.sendCommand<string>(["SCRIPT", "LOAD", script.source]);
-    script.sha = sha;
-    return sha;
   }
 
   #now(): string {
     return this.#clock === undefined ? "" : String(Math.round(this.#clock() * 1000));
   }
 
-  /** Runs a script by SHA, loading it first if Redis does not know it. */
-  async #run(script: Script, keys: string[], args: string[]): Promise<Reply> {
-    const evalsha = (sha: string) =>
-      this.#client.sendCommand<Reply>(["EVALSHA", sha, String(keys.length), ...keys, ...args]);
-    try {
-      let reply: Reply;
-      try {
-        reply = await evalsha(script.sha ?? await this.#load(script));
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-        // Redis restarted or its scripts were flushed: load again and retry once.
-        reply = await evalsha(await this.#load(script));
-      }
-      this.#status = "up";
-      return reply;
-    } catch (error) {
-      if (isConnectionError(error)) this.#status = "down";
-      throw unavailable(error);
-    }
+  /** The error a failed call throws; a connection failure marks the store down. */
+  #failed(error: unknown): StoreUnavailableError {
+    if (isConnectionError(error)) this.#status = "down";
+    return storeUnavailable(error);
   }
 
   #checkArgs(requests: LimitRequest[]): { keys: string[]; args: string[] } {
@@ -171,7 +139,13 @@ export class RedisStore implements Store {
     // A check that consumes nothing runs the read-only twin: Redis then guarantees it writes
     // nothing, and answers it even when out of memory.
     const script = requests.every((r) => r.cost === 0) ? this.#checkReadOnly : this.#check;
-    const reply = await this.#run(script, keys, args) as Reply[];
+    let reply: RedisReply[];
+    try {
+      reply = await script.send<RedisReply[]>(this.#client, keys, args);
+    } catch (error) {
+      throw this.#failed(error);
+    }
+    this.#status = "up";
     const decisions = toDecisions(reply, 2, requests.length);
     return { allowed: reply[0] === 1, deniedIndex: Number(reply[1]) - 1, decisions };
   }
@@ -189,8 +163,7 @@ export class RedisStore implements Store {
       this.#status = "up";
       return removed > 0;
     } catch (error) {
-      if (isConnectionError(error)) this.#status = "down";
-      throw unavailable(error);
+      throw this.#failed(error);
     }
   }
 
@@ -257,14 +230,15 @@ export class RedisStore implements Store {
       // Peeks go out in chunks, each sent once the previous one is answered: a page of 1,000 never
       // puts 1,000 scripts in front of the checks sharing the connection, nor 1,000 replies in
       // front of their replies.
-      const replies: Reply[][] = [];
+      const replies: RedisReply[][] = [];
       for (let i = 0; i < found.length; i += PEEK_CHUNK) {
         replies.push(
           ...await Promise.all(
             found.slice(i, i + PEEK_CHUNK).map((f) =>
-              this.#run(this.#peek, [f.redisKey], [now, ALGORITHM_CODES[f.algorithm]]) as Promise<
-                Reply[]
-              >
+              this.#peek.send<RedisReply[]>(this.#client, [f.redisKey], [
+                now,
+                ALGORITHM_CODES[f.algorithm],
+              ])
             ),
           ),
         );
@@ -284,8 +258,7 @@ export class RedisStore implements Store {
       this.#status = "up";
       return { counters, nextCursor };
     } catch (error) {
-      if (isConnectionError(error)) this.#status = "down";
-      throw unavailable(error);
+      throw this.#failed(error);
     }
   }
 
@@ -309,7 +282,7 @@ export class RedisStore implements Store {
       } while (cursor !== "0");
       return total;
     } catch (error) {
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
   }
 
@@ -319,7 +292,7 @@ export class RedisStore implements Store {
       this.#status = "up";
     } catch (error) {
       this.#status = "down";
-      throw unavailable(error);
+      throw storeUnavailable(error);
     }
   }
 

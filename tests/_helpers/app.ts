@@ -1,12 +1,12 @@
 /** Builds an app over the embedded store for route tests (`app.request()`, no network). */
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/http/app.ts";
 import { type Config, parseConfig } from "../../src/config.ts";
-import type { ClusterEvents } from "../../src/events.ts";
+import type { ClusterEvents } from "../../src/cluster/events.ts";
 import type { OverrideLookup } from "../../src/limiter/resolve.ts";
 import { silentLogger } from "../../src/log.ts";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
-import type { OverrideStore } from "../../src/overrides.ts";
-import type { NodeRegistry } from "../../src/registry.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
+import type { OverrideStore } from "../../src/cluster/override_store.ts";
+import type { NodeRegistry } from "../../src/cluster/node_registry.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
 

@@ -1,13 +1,11 @@
 /** Check bodies shared by route and integration tests. */
 import { ALGORITHMS, type LimitRequest } from "../../src/limiter/types.ts";
+import { Rng } from "./random.ts";
 
 /** A deterministic mix of single and multi-limit checks over a few keys, every algorithm. */
 export function equivalenceChecks(n: number): Record<string, unknown>[] {
-  let seed = 7;
-  const next = (m: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed % m;
-  };
+  const rng = new Rng(7);
+  const next = (m: number) => rng.int(m);
   const checks: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const algorithm = ALGORITHMS[next(ALGORITHMS.length)]!;
@@ -24,11 +22,8 @@ export function equivalenceChecks(n: number): Record<string, unknown>[] {
 
 /** The same kind of mix as {@linkcode equivalenceChecks}, as store requests on keys tagged `tag`. */
 export function equivalenceGroups(n: number, tag: string): LimitRequest[][] {
-  let seed = 11;
-  const next = (m: number) => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed % m;
-  };
+  const rng = new Rng(11);
+  const next = (m: number) => rng.int(m);
   const groups: LimitRequest[][] = [];
   for (let i = 0; i < n; i++) {
     const algorithm = ALGORITHMS[next(ALGORITHMS.length)]!;

@@ -4,7 +4,9 @@
  * @module
  */
 import { nodePermissionFlags } from "../../tools/node_permissions.ts";
+import { readLines, stopChild } from "./child_process.ts";
 import { freePort } from "./redis_server.ts";
+import { waitFor } from "./wait.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -56,23 +58,14 @@ export async function startNode(options: StartNodeOptions = {}): Promise<TestNod
     stderr: "piped",
   }).spawn();
   const logs: Record<string, unknown>[] = [];
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let buffer = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let nl;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        try {
-          logs.push(JSON.parse(line));
-        } catch {
-          logs.push({ raw: line });
-        }
-      }
+  const onLine = (line: string) => {
+    try {
+      logs.push(JSON.parse(line));
+    } catch {
+      logs.push({ raw: line });
     }
   };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const pumps = Promise.all([readLines(child.stdout, onLine), readLines(child.stderr, onLine)]);
   const status = child.status.then(async (s) => {
     await pumps;
     return s;
@@ -84,40 +77,35 @@ export async function startNode(options: StartNodeOptions = {}): Promise<TestNod
     logs,
     status,
     async stop(signal: Deno.Signal = "SIGTERM") {
-      try {
-        child.kill(signal);
-      } catch { /* already exited */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already exited */ }
-      }, 15_000);
-      const s = await status;
-      clearTimeout(timer);
-      return s.code;
+      await stopChild(child, signal, 15_000);
+      return (await status).code;
     },
     async [Symbol.asyncDispose]() {
       await node.stop("SIGKILL");
     },
   };
   if (options.waitReady ?? true) {
-    const deadline = Date.now() + 30_000;
     let exited = false;
     status.then(() => exited = true);
-    while (true) {
-      if (exited) {
-        throw new Error(`Node on port ${port} exited before serving: ${JSON.stringify(logs)}`);
-      }
-      try {
-        const res = await fetch(`${node.url}/health`);
-        await res.body?.cancel();
-        if (res.ok) break;
-      } catch { /* not up yet */ }
-      if (Date.now() > deadline) {
-        await node.stop("SIGKILL");
-        throw new Error(`Node on port ${port} did not serve within 30 s: ${JSON.stringify(logs)}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      await waitFor(
+        `the node on port ${port} to serve /health`,
+        async () => {
+          if (exited) throw new Error(`The node on port ${port} exited before serving`);
+          try {
+            const res = await fetch(`${node.url}/health`);
+            await res.body?.cancel();
+            return res.ok;
+          } catch {
+            return false; // not up yet
+          }
+        },
+        30_000,
+        50,
+      );
+    } catch (error) {
+      await node.stop("SIGKILL");
+      throw new Error(`${(error as Error).message}: ${JSON.stringify(logs)}`);
     }
   }
   return node;

@@ -5,6 +5,9 @@
  * @module
  */
 import { freePort, pingRedis, redisServerArgs } from "../../tools/local_redis.ts";
+import { stopChild } from "./child_process.ts";
+import { RedisCli } from "./redis_cli.ts";
+import { waitFor } from "./wait.ts";
 
 /** A free TCP port on 127.0.0.1 (re-exported for tests). */
 export { freePort };
@@ -14,7 +17,10 @@ export interface TestRedis {
   readonly port: number;
   readonly url: string;
   readonly pid: number;
-  /** Sends a command with redis-cli and returns its output (trimmed). */
+  /**
+   * Sends a command over this server's one test connection and returns what redis-cli would
+   * print (trimmed): see {@linkcode RedisCli.cli}.
+   */
   cli(...args: string[]): Promise<string>;
   /** Stops the server (SIGTERM, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
@@ -46,15 +52,14 @@ function spawn(port: number): Deno.ChildProcess {
 }
 
 async function waitUp(port: number, child: Deno.ChildProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (await pingRedis(port)) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
   try {
-    child.kill("SIGKILL");
-  } catch { /* already gone */ }
-  throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+    await waitFor(`redis-server on port ${port} to answer PING`, () => pingRedis(port), 10_000, 20);
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    throw error;
+  }
 }
 
 /** Starts a fresh, empty `redis-server` on a free loopback port. */
@@ -62,19 +67,16 @@ export async function startRedis(): Promise<TestRedis> {
   const port = freePort();
   let child = spawn(port);
   await waitUp(port, child);
-  const stopChild = async (signal: Deno.Signal) => {
-    try {
+  const cli = new RedisCli(port);
+  const stopServer = async (signal: Deno.Signal) => {
+    cli.close();
+    if (signal !== "SIGKILL") {
       // A frozen server would hold SIGTERM until resumed.
-      if (signal !== "SIGKILL") child.kill("SIGCONT");
-      child.kill(signal);
-    } catch { /* already exited */ }
-    const timer = setTimeout(() => {
       try {
-        child.kill("SIGKILL");
+        child.kill("SIGCONT");
       } catch { /* already exited */ }
-    }, 5000);
-    await child.status;
-    clearTimeout(timer);
+    }
+    await stopChild(child, signal, 5000);
   };
   const server: TestRedis = {
     port,
@@ -82,17 +84,11 @@ export async function startRedis(): Promise<TestRedis> {
     get pid() {
       return child.pid;
     },
-    async cli(...args: string[]) {
-      const out = await new Deno.Command("redis-cli", {
-        args: ["-p", String(port), ...args],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    },
-    stop: () => stopChild("SIGTERM"),
-    kill: () => stopChild("SIGKILL"),
+    cli: (...args: string[]) => cli.cli(...args),
+    stop: () => stopServer("SIGTERM"),
+    kill: () => stopServer("SIGKILL"),
     async restart() {
+      cli.close();
       child = spawn(port);
       await waitUp(port, child);
     },
@@ -102,7 +98,7 @@ export async function startRedis(): Promise<TestRedis> {
     thaw() {
       child.kill("SIGCONT");
     },
-    [Symbol.asyncDispose]: () => stopChild("SIGTERM"),
+    [Symbol.asyncDispose]: () => stopServer("SIGTERM"),
   };
   return server;
 }

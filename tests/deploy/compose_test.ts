@@ -1,14 +1,14 @@
 /**
  * Checks the compose cluster without a Docker engine: the compose file's structure, the
  * Prometheus config with `promtool check config`, and every Grafana panel's query with
- * `promtool check rules` and against the metrics `src/metrics.ts` registers.
+ * `promtool check rules` and against the metrics `src/metrics/metrics.ts` registers.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { CONFIG_ENV_VARS, parseConfig } from "../../src/config.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
 import { parseLoadgenArgs } from "../../tools/loadgen/args.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);

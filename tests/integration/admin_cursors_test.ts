@@ -2,21 +2,21 @@
  * Cursors of `/api/counters` and `/api/blocks` are validated in full by the store that issues
  * them, format and range, before any I/O: a cursor no store page could have returned is a 400
  * `invalid_cursor`, never a 503, and `ratelimiter_store_errors_total` does not move. Run on both
- * stores, each wrapped in the ResilientStore as `main.ts` wires them.
+ * stores, each wrapped in the BreakerStore and FailureModeStore as `main.ts` wires them.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics, type Metrics } from "../../src/metrics.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
-import { ResilientStore } from "../../src/store/resilient_store.ts";
+import { BreakerStore } from "../../src/store/breaker_store.ts";
+import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /** Cursors no store issues. */
 const BAD_CURSORS = ["abc", "-1", "1-", "1-0-0", "1.5", "0x10", " 1", "99999999999999999999-0"];
@@ -40,7 +40,16 @@ async function storeErrors(metrics: Metrics): Promise<number> {
 
 async function assertCursors(inner: Store): Promise<void> {
   const metrics = createMetrics({ nodeId: "cursors", defaultMetrics: false });
-  const store = new ResilientStore({ inner, timeoutMs: 5000, failureMode: "closed", metrics });
+  const breaker = new BreakerStore({
+    inner,
+    timeoutMs: 5000,
+    metrics,
+  });
+  const store = new FailureModeStore({
+    inner: breaker,
+    failureMode: "closed",
+    metrics,
+  });
   const { app } = makeTestApp({ store, metrics });
   try {
     for (let i = 0; i < 3; i++) {
@@ -59,7 +68,7 @@ async function assertCursors(inner: Store): Promise<void> {
       assert.equal(largest.status, 200, `${inner.kind} ${route}: ${await largest.text()}`);
     }
     assert.equal(await storeErrors(metrics), 0);
-    assert.equal(store.circuitState, "closed");
+    assert.equal(breaker.circuitState, "closed");
   } finally {
     await store.close();
   }

@@ -1,18 +1,18 @@
 /**
- * `POST /check/batch` over the ResilientStore and a real Redis: a large valid batch is decided by
+ * `POST /check/batch` over the BreakerStore and FailureModeStore and a real Redis: a large valid batch is decided by
  * Redis, never by the failure mode merely because it is large (issue 9, item 4).
  *
  * @module
  */
 import assert from "node:assert/strict";
 import type { LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
-import { BATCH_CHUNK_LIMITS, ResilientStore } from "../../src/store/resilient_store.ts";
+import { BreakerStore } from "../../src/store/breaker_store.ts";
+import { BATCH_CHUNK_LIMITS, FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "POST /check/batch decides two 1,000-item batches in Redis: 1 allowed of a 1/hour key",
@@ -29,11 +29,14 @@ Deno.test({
       sizes.push(groups.reduce((n, g) => n + g.length, 0));
       return checkMany(groups);
     };
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner,
       timeoutMs: 100,
-      failureMode: "open",
       failureThreshold: 3,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
+      failureMode: "open",
     });
     const { app, metrics } = makeTestApp({ store });
     try {
@@ -54,7 +57,7 @@ Deno.test({
       }
       assert.equal(degraded, 0);
       assert.equal(allowed, 1);
-      assert.equal(store.circuitState, "closed");
+      assert.equal(breaker.circuitState, "closed");
       assert.equal(await metricSum(metrics.registry, "ratelimiter_store_errors_total"), 0);
       // Every store call of the batches carried at most a chunk, and all 2,000 checks were sent.
       assert.ok(sizes.every((n) => n <= BATCH_CHUNK_LIMITS), `call sizes ${sizes.join(",")}`);

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { LocalEvents } from "../../src/events.ts";
+import { MemoryEvents } from "../../src/cluster/memory_events.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { BlockCacheStore } from "../../src/store/block_cache_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 const req = (key: string, limit: number, windowMs: number): LimitRequest => ({
   key,
@@ -28,7 +27,7 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
-    const events = new LocalEvents();
+    const events = new MemoryEvents();
     const nodeA = new BlockCacheStore({ inner: new RedisStore({ client }), events });
     const nodeB = new BlockCacheStore({ inner: new RedisStore({ client }), events });
     try {
@@ -69,7 +68,7 @@ Deno.test({
     const client = await createRedisClient(redis.url);
     const store = new BlockCacheStore({
       inner: new RedisStore({ client }),
-      events: new LocalEvents(),
+      events: new MemoryEvents(),
     });
     try {
       const key = req("short", 2, 400);
@@ -97,7 +96,7 @@ Deno.test({
     const client = await createRedisClient(redis.url);
     const store = new BlockCacheStore({
       inner: new RedisStore({ client }),
-      events: new LocalEvents(),
+      events: new MemoryEvents(),
     });
     try {
       const narrow: LimitRequest = { ...req("g", 10, 60_000), algorithm: "gcra", burst: 1 };

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { parseClusterArgs } from "../../tools/cluster.ts";
+import { readLines } from "../_helpers/child_process.ts";
 import { postJson } from "../_helpers/node_process.ts";
 import { freePort } from "../_helpers/redis_server.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const CLUSTER = new URL("../../tools/cluster.ts", import.meta.url).pathname;
 
 function alive(pid: number): boolean {
@@ -58,19 +59,14 @@ Deno.test({
     }).spawn();
     const lines: string[] = [];
     let onLine = () => {};
-    const pump = async (stream: ReadableStream<Uint8Array>) => {
-      let buffer = "";
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-        buffer += chunk;
-        let nl;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
-          lines.push(buffer.slice(0, nl));
-          buffer = buffer.slice(nl + 1);
+    const pumps = Promise.all(
+      [child.stdout, child.stderr].map((stream) =>
+        readLines(stream, (line) => {
+          lines.push(line);
           onLine();
-        }
-      }
-    };
-    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+        })
+      ),
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(

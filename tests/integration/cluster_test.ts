@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const TOKEN = "cluster-test-token-0123456789";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 

@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/http/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { noOverrides } from "../../src/limiter/resolve.ts";
 import { silentLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 function serve(store: Store) {
   const config = parseConfig({}, { hostname: "concurrency" });

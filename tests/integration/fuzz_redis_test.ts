@@ -1,15 +1,16 @@
 /**
- * Fuzz against the Redis-backed store (through the ResilientStore, as `main.ts` wires it): random
+ * Fuzz against the Redis-backed store (through the BreakerStore and FailureModeStore, as `main.ts` wires them): random
  * check bodies, odd keys included, reach the Lua scripts and the key encoding. Never a 5xx.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics } from "../../src/metrics.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
-import { ResilientStore } from "../../src/store/resilient_store.ts";
-import { redisCall } from "../../src/redis_call.ts";
+import { BreakerStore } from "../../src/store/breaker_store.ts";
+import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
+import { redisCall } from "../../src/redis/call.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import {
   attackAnswerProblem,
@@ -19,11 +20,11 @@ import {
   randomBody,
   randomCheckBody,
   randomString,
-  Rng,
 } from "../_helpers/fuzz.ts";
+import { Rng } from "../_helpers/random.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 0x5eed_2026);
 
 Deno.test({
@@ -34,9 +35,13 @@ Deno.test({
     const client = await createRedisClient(redis.url);
     const metrics = createMetrics({ nodeId: "fuzz", defaultMetrics: false });
     // A generous deadline: this test is about answers, not about a slow shared machine.
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner: new RedisStore({ client }),
       timeoutMs: 5000,
+      metrics,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
       failureMode: "closed",
       metrics,
     });
@@ -69,7 +74,7 @@ Deno.test({
       assert.ok(n >= 300, `only ${n} cases ran (seed ${SEED})`);
       assert.ok((statuses.get(200) ?? 0) > 100, JSON.stringify([...statuses]));
       assert.ok((statuses.get(429) ?? 0) > 10, JSON.stringify([...statuses]));
-      assert.equal(store.circuitState, "closed");
+      assert.equal(breaker.circuitState, "closed");
       assert.equal((await app.request("/ready")).status, 200);
     } finally {
       await store.close();
@@ -97,9 +102,13 @@ Deno.test({
     const metrics = createMetrics({ nodeId: "fuzz", defaultMetrics: false });
     // A deadline well under the stalls this suite guards against (seconds per request), so a
     // request that stalls Redis comes back while Redis is still busy and the PING catches it.
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner: new RedisStore({ client }),
       timeoutMs: 1000,
+      metrics,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
       failureMode: "closed",
       metrics,
     });

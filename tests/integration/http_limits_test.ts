@@ -6,10 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
+import { integration as opts } from "../_helpers/options.ts";
+import { sleep } from "../_helpers/wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const encoder = new TextEncoder();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface RawResponse {
   status: number;

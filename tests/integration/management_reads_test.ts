@@ -6,15 +6,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createMetrics } from "../../src/metrics.ts";
-import { RedisOverrideStore } from "../../src/overrides_redis.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { RedisOverrideStore } from "../../src/cluster/redis_override_store.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
-import { ResilientStore } from "../../src/store/resilient_store.ts";
+import { BreakerStore } from "../../src/store/breaker_store.ts";
+import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 const OVERRIDES = 10_000;
 
@@ -74,11 +74,15 @@ Deno.test({
     await seedOverrides(client);
     const metrics = createMetrics({ nodeId: "n", defaultMetrics: false });
     const transitions: string[] = [];
-    const store = new ResilientStore({
+    const breaker = new BreakerStore({
       inner: new RedisStore({ client }),
       timeoutMs: 100,
-      failureMode: "open",
       failureThreshold: 3,
+      metrics,
+    });
+    const store = new FailureModeStore({
+      inner: breaker,
+      failureMode: "open",
       metrics,
     });
     const overrideStore = new RedisOverrideStore({ client, pollIntervalMs: 0 });
@@ -114,12 +118,12 @@ Deno.test({
           if (res.headers.get("X-RateLimit-Degraded") !== null) degraded++;
           await res.body?.cancel();
         }
-        if (store.circuitState !== "closed") transitions.push(store.circuitState);
+        if (breaker.circuitState !== "closed") transitions.push(breaker.circuitState);
       }
       const statuses = await Promise.all(reads);
       assert.deepEqual([...new Set(statuses)].sort(), [200, 404]);
       assert.deepEqual(transitions, []);
-      assert.equal(store.circuitState, "closed");
+      assert.equal(breaker.circuitState, "closed");
       assert.equal(degraded, 0);
       assert.equal(allowed, 5);
       const rendered = await metrics.render();

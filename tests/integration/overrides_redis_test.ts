@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
-import type { ClusterEvent } from "../../src/events.ts";
-import { RedisEvents } from "../../src/events_redis.ts";
+import type { ClusterEvent } from "../../src/cluster/events.ts";
+import { RedisEvents } from "../../src/cluster/redis_events.ts";
 import { createLogger } from "../../src/log.ts";
-import { OverridesFullError } from "../../src/overrides.ts";
-import { RedisOverrideStore } from "../../src/overrides_redis.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { OverridesFullError } from "../../src/cluster/override_store.ts";
+import { RedisOverrideStore } from "../../src/cluster/redis_override_store.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
   name: "RedisEvents delivers each event to every subscriber, the publisher included",

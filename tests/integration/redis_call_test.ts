@@ -7,22 +7,23 @@
  */
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
-import { RedisOverrideStore } from "../../src/overrides_redis.ts";
-import { createRedisClient, type RedisClient } from "../../src/redis.ts";
-import { isErrorReply, redisCall, RedisScript, replyCode } from "../../src/redis_call.ts";
-import { NodeRegistry } from "../../src/registry.ts";
-import { RedisRegistryBackend } from "../../src/registry_redis.ts";
+import { RedisOverrideStore } from "../../src/cluster/redis_override_store.ts";
+import { createRedisClient, type RedisClient } from "../../src/redis/client.ts";
+import { redisCall } from "../../src/redis/call.ts";
+import { RedisScript } from "../../src/redis/script.ts";
+import { isErrorReply, replyCode } from "../../src/redis/errors.ts";
+import { NodeRegistry } from "../../src/cluster/node_registry.ts";
+import { RedisRegistry } from "../../src/cluster/redis_registry.ts";
 import { makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 import { waitFor } from "../_helpers/wait.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
 
 /** An app whose overrides and node registry live in `client`'s Redis. */
 function redisApp(client: RedisClient) {
   const overrideStore = new RedisOverrideStore({ client, pollIntervalMs: 0 });
   const registry = new NodeRegistry({
-    backend: new RedisRegistryBackend({ client }),
+    backend: new RedisRegistry({ client }),
     id: "n1",
     address: "127.0.0.1:1",
     ttlSeconds: 10,
@@ -164,7 +165,7 @@ Deno.test({
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
-    const backend = new RedisRegistryBackend({ client });
+    const backend = new RedisRegistry({ client });
     const timing = { ttlMs: 10_000, keepMs: 100_000 };
     const request = (id: string) => ({ id, address: "127.0.0.1:1", version: "t", instance: id });
     try {

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { countStatuses, type LoadResult, runLoad, slowest } from "../_helpers/load.ts";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { integration as opts } from "../_helpers/options.ts";
+import { sleep } from "../_helpers/wait.ts";
 
 /**
  * Above the default 100 ms so that a starved event loop on a busy CI machine cannot trip the
@@ -20,8 +20,6 @@ const STORE_TIMEOUT_MS = 250;
 /** Slack over the deadline for a loaded, shared 2-core machine. */
 const MARGIN_MS = 1000;
 const CLIENTS = 6;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function readyStatus(node: TestNode): Promise<number> {
   try {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
-import { createRedisClient } from "../../src/redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
 import { PEEK_CHUNK, RedisStore } from "../../src/store/redis_store.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
 import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { equivalenceGroups } from "../_helpers/checks.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const req = (key: string, limit = 10, windowMs = 60_000) => ({
   key,
   algorithm: "sliding_log" as const,
@@ -44,7 +44,7 @@ Deno.test({
       const store = new RedisStore({ client });
       await store.init();
       assert.deepEqual((await store.check([req("a", 2)])).allowed, true);
-      assert.deepEqual(await redis.cli("SCRIPT", "FLUSH"), "OK");
+      assert.deepEqual(await client.sendCommand(["SCRIPT", "FLUSH"]), "OK");
       const outcome = await store.check([req("a", 2)]);
       assert.deepEqual(outcome.decisions[0]!.count, 2);
     } finally {
@@ -64,12 +64,12 @@ Deno.test({
       await store.check([req("user:1", 5, 10_000)]);
       await store.check([req("{tenant}:ip", 5, 10_000)]);
       await store.check([req("limit:x", 5, 10_000)]);
-      const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
+      const keys = (await client.sendCommand<string[]>(["KEYS", "*"])).sort();
       assert.deepEqual(keys, ["rl:sl:{limit:x}", "rl:sl:{tenant}::ip", "rl:sl:{user:1}"]);
-      const ttl = Number(await redis.cli("PTTL", "rl:sl:{user:1}"));
+      const ttl = await client.sendCommand<number>(["PTTL", "rl:sl:{user:1}"]);
       assert.deepEqual(ttl > 9000 && ttl <= 10_001, true, `ttl ${ttl}`);
       assert.deepEqual(await store.reset("user:1"), true);
-      assert.deepEqual(await redis.cli("EXISTS", "rl:sl:{user:1}"), "0");
+      assert.deepEqual(await client.sendCommand(["EXISTS", "rl:sl:{user:1}"]), 0);
     } finally {
       await client.close();
     }
@@ -119,8 +119,36 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 100));
       await assert.rejects(() => store.check([req("a")]), StoreUnavailableError);
       assert.deepEqual(store.status(), "down");
+      const failure = await store.check([req("a")]).catch((e) => e);
+      assert.ok(failure instanceof StoreUnavailableError, String(failure));
+      assert.equal(failure.kind, "connection");
     } finally {
       client.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "RedisStore turns an error reply into StoreUnavailableError of kind reply, store still up",
+  ...opts,
+  async fn() {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      const store = new RedisStore({ client });
+      await store.init();
+      assert.equal(
+        await client.sendCommand(["CONFIG", "SET", "maxmemory-policy", "noeviction"]),
+        "OK",
+      );
+      assert.equal(await client.sendCommand(["CONFIG", "SET", "maxmemory", "1"]), "OK");
+      const failure = await store.check([req("a")]).catch((e) => e);
+      assert.ok(failure instanceof StoreUnavailableError, String(failure));
+      assert.equal(failure.kind, "reply");
+      assert.match(failure.message, /OOM/);
+      assert.deepEqual(store.status(), "up");
+    } finally {
+      await client.close();
     }
   },
 });
@@ -153,7 +181,11 @@ Deno.test({
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
     try {
-      const store = new RedisStore({ client, prefix: "rl" });
+      // A fixed clock at the start of a 10 s window: the fixed-window key then lives a full
+      // 10 s of real time, however slowly the checks below run (with Redis's own clock it
+      // expired at the next window boundary, possibly between two of them).
+      const clock = createManualClock(1_700_000_000_000);
+      const store = new RedisStore({ client, prefix: "rl", clock });
       const requests = [
         { ...req("{o}:sw", 5, 10_000), algorithm: "sliding_window" as const },
         { ...req("{o}:fw", 5, 10_000), algorithm: "fixed_window" as const },
@@ -163,7 +195,7 @@ Deno.test({
         { ...req("{o}:gc2", 5, 10_000), algorithm: "gcra" as const },
       ];
       assert.equal((await store.check(requests)).allowed, true);
-      const keys = (await redis.cli("--raw", "KEYS", "*")).split("\n").sort();
+      const keys = (await client.sendCommand<string[]>(["KEYS", "*"])).sort();
       assert.deepEqual(keys, [
         "rl:fw:{o}::fw",
         "rl:gc:{o}::gc",
@@ -173,8 +205,8 @@ Deno.test({
         "rl:tb:{o}::tb2",
       ]);
       for (const key of keys) {
-        assert.equal(await redis.cli("TYPE", key), "hash");
-        const ttl = Number(await redis.cli("PTTL", key));
+        assert.equal(await client.sendCommand(["TYPE", key]), "hash");
+        const ttl = await client.sendCommand<number>(["PTTL", key]);
         assert.ok(ttl > 0 && ttl <= 20_001, `${key} ttl ${ttl}`);
       }
       const page = await store.listCounters({ limit: 10 });
@@ -194,7 +226,7 @@ Deno.test({
       const tb2Reset = listed["{o}:tb2"]!.decision.resetAfterMs;
       assert.ok(tb2Reset > 0 && tb2Reset <= 2000, `${tb2Reset}`);
       assert.equal(await store.reset("{o}:gc"), true);
-      assert.equal(await redis.cli("EXISTS", "rl:gc:{o}::gc"), "0");
+      assert.equal(await client.sendCommand(["EXISTS", "rl:gc:{o}::gc"]), 0);
     } finally {
       await client.close();
     }

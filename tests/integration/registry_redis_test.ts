@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
-import { createRedisClient } from "../../src/redis.ts";
-import { NodeRegistry } from "../../src/registry.ts";
-import { RedisRegistryBackend } from "../../src/registry_redis.ts";
+import { createRedisClient } from "../../src/redis/client.ts";
+import { NodeRegistry } from "../../src/cluster/node_registry.ts";
+import { RedisRegistry } from "../../src/cluster/redis_registry.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-import { runRegistryCases } from "../_registry_cases.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
+import { runRegistryCases } from "../cluster/_registry_cases.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
 Deno.test({
-  name: "NodeRegistry follows the registry rules on RedisRegistryBackend",
+  name: "NodeRegistry follows the registry rules on RedisRegistry",
   ...opts,
   async fn(t) {
     await using redis = await startRedis();
@@ -17,7 +16,7 @@ Deno.test({
     try {
       await runRegistryCases(
         t,
-        (clock) => new RedisRegistryBackend({ client, prefix: `case${n++}`, clock }),
+        (clock) => new RedisRegistry({ client, prefix: `case${n++}`, clock }),
       );
     } finally {
       await client.close();
@@ -26,14 +25,14 @@ Deno.test({
 });
 
 Deno.test({
-  name: "RedisRegistryBackend keeps one hash with a 10 × TTL expiry, on Redis TIME",
+  name: "RedisRegistry keeps one hash with a 10 × TTL expiry, on Redis TIME",
   ...opts,
   async fn() {
     await using redis = await startRedis();
     const client = await createRedisClient(redis.url);
     try {
       const registry = new NodeRegistry({
-        backend: new RedisRegistryBackend({ client, prefix: "rl" }),
+        backend: new RedisRegistry({ client, prefix: "rl" }),
         id: "node-1",
         address: "127.0.0.1:8001",
         ttlSeconds: 3,

@@ -8,9 +8,8 @@ import assert from "node:assert/strict";
 import { runLoad } from "../_helpers/load.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-
-const opts = { sanitizeOps: false, sanitizeResources: false };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { integration as opts } from "../_helpers/options.ts";
+import { sleep } from "../_helpers/wait.ts";
 
 async function settle<T>(promise: Promise<T>): Promise<{ value?: T; error?: string }> {
   try {

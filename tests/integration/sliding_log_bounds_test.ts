@@ -6,15 +6,15 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
 import { ALGORITHMS, type LimitRequest } from "../../src/limiter/types.ts";
-import { createRedisClient, type RedisClient } from "../../src/redis.ts";
+import { createRedisClient, type RedisClient } from "../../src/redis/client.ts";
 import { counterKey } from "../../src/store/keys.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import type { Store } from "../../src/store/types.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
+import { integration as opts } from "../_helpers/options.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const MONTH_MS = 30 * 86_400_000;
 const HOUR_MS = 3_600_000;
 

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
+import { MAX_LIMIT, MAX_WINDOW_MS } from "../../src/limiter/bounds.ts";
 import {
   DEFAULT_LIMITS_POLICY,
   findPolicyViolation,
-  MAX_LIMIT,
-  MAX_WINDOW_MS,
   UNBOUNDED_LIMITS_POLICY,
 } from "../../src/limiter/limits_policy.ts";
 import { ALGORITHMS } from "../../src/limiter/types.ts";

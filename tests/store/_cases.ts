@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { createManualClock, type ManualClock } from "../../src/clock.ts";
+import { createManualClock, type ManualClock } from "../_helpers/manual_clock.ts";
 import type { Algorithm, Decision, LimitRequest } from "../../src/limiter/types.ts";
 import type { Store } from "../../src/store/types.ts";
 

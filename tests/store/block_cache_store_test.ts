@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createManualClock, type ManualClock } from "../../src/clock.ts";
-import { LocalEvents } from "../../src/events.ts";
+import { createManualClock, type ManualClock } from "../_helpers/manual_clock.ts";
+import { MemoryEvents } from "../../src/cluster/memory_events.ts";
 import {
   type Algorithm,
   ALGORITHMS,
@@ -13,6 +13,7 @@ import { BLOCK_CACHE_ALGORITHMS, BlockCacheStore } from "../../src/store/block_c
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { CounterPage, Store, StoreStatus } from "../../src/store/types.ts";
 import { runStoreCases, SLIDING_LOG_CASES } from "./_cases.ts";
+import { Rng } from "../_helpers/random.ts";
 
 const req = (key: string, extra: Partial<LimitRequest> = {}): LimitRequest => ({
   key,
@@ -96,7 +97,7 @@ class FakeStore implements Store {
 function setup(options: { maxKeys?: number } = {}) {
   const clock = createManualClock(0);
   const inner = new FakeStore(clock);
-  const events = new LocalEvents();
+  const events = new MemoryEvents();
   let hits = 0;
   const store = new BlockCacheStore({
     inner,
@@ -212,7 +213,7 @@ Deno.test("BlockCacheStore remembers nothing for algorithms outside its list", a
   const clock = createManualClock(0);
   const inner = new FakeStore(clock);
   inner.answers = [[denied(500)]];
-  const store = new BlockCacheStore({ inner, events: new LocalEvents(), clock, algorithms: [] });
+  const store = new BlockCacheStore({ inner, events: new MemoryEvents(), clock, algorithms: [] });
   await store.check([req("k")]);
   await store.check([req("k")]);
   assert.equal(inner.calls.length, 2);
@@ -313,7 +314,7 @@ Deno.test("BlockCacheStore holds at most maxKeys keys, dropping expired ones fir
   for (let i = 5; i < 20; i++) await store.check([req(`k${i}`)]);
   assert.equal(store.size, 5);
   assert.throws(
-    () => new BlockCacheStore({ inner, events: new LocalEvents(), maxKeys: 0 }),
+    () => new BlockCacheStore({ inner, events: new MemoryEvents(), maxKeys: 0 }),
     RangeError,
   );
 });
@@ -322,10 +323,10 @@ Deno.test("BlockCacheStore delegates the rest and unsubscribes on close", async 
   const clock = createManualClock(0);
   const inner = new FakeStore(clock);
   let listeners = 0;
-  const events = new LocalEvents();
+  const events = new MemoryEvents();
   const counting = {
-    publish: (e: Parameters<LocalEvents["publish"]>[0]) => events.publish(e),
-    subscribe: (listener: Parameters<LocalEvents["subscribe"]>[0]) => {
+    publish: (e: Parameters<MemoryEvents["publish"]>[0]) => events.publish(e),
+    subscribe: (listener: Parameters<MemoryEvents["subscribe"]>[0]) => {
       listeners++;
       const stop = events.subscribe(listener);
       return () => {
@@ -355,7 +356,7 @@ Deno.test("BlockCacheStore over MemoryStore passes the shared sliding-log cases"
     (clock) =>
       new BlockCacheStore({
         inner: new MemoryStore({ clock, sweepIntervalMs: 0 }),
-        events: new LocalEvents(),
+        events: new MemoryEvents(),
         clock,
       }),
   );
@@ -372,14 +373,11 @@ async function compareWorkload(
   const bare = new MemoryStore({ clock, sweepIntervalMs: 0 });
   const cached = new BlockCacheStore({
     inner: new MemoryStore({ clock, sweepIntervalMs: 0 }),
-    events: new LocalEvents(),
+    events: new MemoryEvents(),
     clock,
   });
-  let seed = 42;
-  const random = () => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-    return seed / 2 ** 31;
-  };
+  const rng = new Rng(42);
+  const random = () => rng.next();
   const keys = Object.keys(params);
   for (let i = 0; i < 5000; i++) {
     clock.advance(Math.floor(random() * 20));
@@ -435,7 +433,7 @@ function overMemory(algorithms?: readonly Algorithm[]) {
   const clock = createManualClock(1_750_000_000_000);
   const store = new BlockCacheStore({
     inner: new MemoryStore({ clock, sweepIntervalMs: 0 }),
-    events: new LocalEvents(),
+    events: new MemoryEvents(),
     clock,
     ...(algorithms === undefined ? {} : { algorithms }),
   });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { CircuitBreaker, type CircuitTransition } from "../../src/store/circuit_breaker.ts";
 
 function makeBreaker(failureThreshold = 3, probeIntervalMs = 500) {

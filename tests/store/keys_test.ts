@@ -1,5 +1,16 @@
 import assert from "node:assert/strict";
-import { counterKey, parseCounterKey, slotTag } from "../../src/store/keys.ts";
+import {
+  activeCountersKey,
+  activeCountersLockKey,
+  counterKey,
+  DEFAULT_KEY_PREFIX,
+  eventsChannel,
+  nodesKey,
+  overridesKey,
+  overridesVersionKey,
+  parseCounterKey,
+  slotTag,
+} from "../../src/store/keys.ts";
 
 const KEYS = [
   "user:1",
@@ -50,4 +61,25 @@ Deno.test("parseCounterKey() ignores internal and foreign keys", () => {
   assert.equal(parseCounterKey("rl", "rl:node:n1"), undefined);
   assert.equal(parseCounterKey("rl", "other:sl:{x}"), undefined);
   assert.equal(parseCounterKey("rl", "rl:zz:{x}"), undefined);
+});
+
+Deno.test("internal key builders name the documented keys, none of which a client key can name", () => {
+  assert.equal(DEFAULT_KEY_PREFIX, "rl");
+  const names = [
+    nodesKey("rl"),
+    overridesKey("rl"),
+    overridesVersionKey("rl"),
+    eventsChannel("rl"),
+    activeCountersKey("rl"),
+    activeCountersLockKey("rl"),
+  ];
+  assert.deepEqual(names, [
+    "rl:nodes",
+    "rl:overrides",
+    "rl:overrides:version",
+    "rl:events",
+    "rl:active_counters",
+    "rl:active_counters:lock",
+  ]);
+  for (const name of names) assert.equal(parseCounterKey("rl", name), undefined, name);
 });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { createManualClock } from "../../src/clock.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
 import { ApiError } from "../../src/errors.ts";
 import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
 import {
   EXPIRY_BUCKET_MS,
   FULL_LOG_INTERVAL_MS,

@@ -1,0 +1,149 @@
+/**
+ * {@linkcode ClusterEvents} over Redis pub/sub on the channel `<prefix>:events`, so every node
+ * (this one included) hears about overrides that changed and counters that were reset.
+ *
+ * Pub/sub delivers at most once: a message sent while a node is disconnected is lost. Listeners
+ * must therefore treat an event as a hint to refresh early, never as the only way to converge
+ * (the override cache also polls a version key).
+ *
+ * @module
+ */
+import {
+  type ClusterEvent,
+  type ClusterEventListener,
+  type ClusterEvents,
+  parseClusterEvent,
+} from "./events.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
+import type { RedisClient } from "../redis/client.ts";
+import { DEFAULT_KEY_PREFIX, eventsChannel } from "../store/keys.ts";
+import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
+
+/** Options for {@linkcode RedisEvents.connect}. */
+export interface RedisEventsOptions {
+  /** A connected client used to publish; duplicated for the subscriber connection. */
+  client: RedisClient;
+  /** Prefix of the channel name. @default {DEFAULT_KEY_PREFIX} */
+  prefix?: string;
+  /** Deadline of connecting, subscribing and each publish, in milliseconds. @default {2000} */
+  timeoutMs?: number;
+  /** Logger for subscriber connection problems and failing listeners. @default {silentLogger} */
+  logger?: Logger;
+}
+
+/** Cluster events over Redis pub/sub, with a dedicated subscriber connection. */
+export class RedisEvents implements ClusterEvents {
+  /** The channel events travel on. */
+  readonly channel: string;
+  readonly #client: RedisClient;
+  readonly #subscriber: RedisClient;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #listeners = new Set<ClusterEventListener>();
+  #closed = false;
+
+  private constructor(
+    client: RedisClient,
+    subscriber: RedisClient,
+    channel: string,
+    timeoutMs: number,
+    logger: Logger,
+  ) {
+    this.#client = client;
+    this.#subscriber = subscriber;
+    this.channel = channel;
+    this.#timeoutMs = timeoutMs;
+    this.#logger = logger;
+  }
+
+  /**
+   * Opens the subscriber connection and subscribes. Rejects when Redis does not answer within the
+   * deadline. The subscriber reconnects and resubscribes by itself after an outage.
+   */
+  static async connect(options: RedisEventsOptions): Promise<RedisEvents> {
+    const timeoutMs = options.timeoutMs ?? REDIS_CALL_TIMEOUT_MS;
+    const logger = options.logger ?? silentLogger;
+    // A connection in subscriber mode can run no other command, hence a dedicated one.
+    const subscriber = options.client.duplicate({ name: "ratelimiter-events" });
+    let lastError = "";
+    subscriber.on("error", (error: Error) => {
+      if (error.message !== lastError) {
+        lastError = error.message;
+        logger.warn("events_subscriber_error", { error: error.message });
+      }
+    });
+    subscriber.on("ready", () => {
+      lastError = "";
+    });
+    const events = new RedisEvents(
+      options.client,
+      subscriber,
+      eventsChannel(options.prefix ?? DEFAULT_KEY_PREFIX),
+      timeoutMs,
+      logger,
+    );
+    try {
+      const subscribed = await withDeadline(
+        (async () => {
+          await subscriber.connect();
+          await subscriber.subscribe(events.channel, (message) => events.#deliver(message));
+        })(),
+        timeoutMs,
+      );
+      if (subscribed === DEADLINE_PASSED) {
+        throw new Error(`Redis pub/sub did not answer within ${timeoutMs} ms`);
+      }
+    } catch (error) {
+      try {
+        subscriber.destroy();
+      } catch { /* never opened */ }
+      throw error;
+    }
+    return events;
+  }
+
+  #deliver(message: string): void {
+    const event = parseClusterEvent(message);
+    if (event === undefined) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#logger.error("event_listener_failed", {
+          type: event.type,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  }
+
+  /** Publishes `event`; throws `StoreUnavailableError` when Redis cannot answer. */
+  async publish(event: ClusterEvent): Promise<void> {
+    await redisCall(
+      this.#client,
+      ["PUBLISH", this.channel, JSON.stringify(event)],
+      this.#timeoutMs,
+    );
+  }
+
+  subscribe(listener: ClusterEventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    // A frozen Redis never answers the goodbye: wait a little, then drop the connection.
+    try {
+      if (this.#subscriber.isOpen) {
+        const closed = await withDeadline(this.#subscriber.close(), 1000);
+        if (closed === DEADLINE_PASSED) this.#subscriber.destroy();
+      }
+    } catch {
+      this.#subscriber.destroy();
+    }
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * Builds one node of the service from its {@linkcode Config} and owns its lifetime: the backends
+ * (embedded or Redis), the store stack, the cluster parts, the app, the background jobs, the
+ * listener, and one {@linkcode RatelimiterNode.close} that stops them in the right order. Like
+ * envoy's runner, construction is split in steps: {@linkcode createNode} (backends and cluster
+ * parts, started), {@linkcode createStoreStack} (the store decorators in order) and
+ * {@linkcode RatelimiterNode.serve} (listen). `main.ts` only parses the configuration, calls these
+ * and turns the outcome into an exit code.
+ *
+ * @module
+ */
+import type { ClusterEvents } from "./cluster/events.ts";
+import { MemoryActiveCounters } from "./cluster/memory_active_counters.ts";
+import { MemoryEvents } from "./cluster/memory_events.ts";
+import { MemoryOverrideStore } from "./cluster/memory_override_store.ts";
+import { MemoryRegistry } from "./cluster/memory_registry.ts";
+import { NodeRegistry } from "./cluster/node_registry.ts";
+import type { OverrideStore } from "./cluster/override_store.ts";
+import { RedisActiveCounters } from "./cluster/redis_active_counters.ts";
+import { RedisEvents } from "./cluster/redis_events.ts";
+import { RedisOverrideStore } from "./cluster/redis_override_store.ts";
+import { RedisRegistry } from "./cluster/redis_registry.ts";
+import { NodeIdConflictError, type Registry } from "./cluster/registry.ts";
+import type { Config } from "./config.ts";
+import { redactUrl } from "./redis/redact.ts";
+import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
+import { createApp } from "./http/app.ts";
+import { listen, type Listener } from "./http/listener.ts";
+import type { Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
+import { closeRedis, initRedis, type RedisClient } from "./redis/client.ts";
+import { BlockCacheStore } from "./store/block_cache_store.ts";
+import { MemoryStore } from "./store/memory_store.ts";
+import { RedisStore } from "./store/redis_store.ts";
+import { BreakerStore } from "./store/breaker_store.ts";
+import { FailureModeStore } from "./store/failure_mode_store.ts";
+import type { Store } from "./store/types.ts";
+import { VERSION } from "./version.ts";
+
+/**
+ * Thrown by {@linkcode createNode} and {@linkcode RatelimiterNode.serve} when the node cannot
+ * start. The cause has already been logged (`redis_unavailable`, `node_id_conflict`,
+ * `startup_failed`, `listen_failed`) and everything opened so far closed: the caller only exits.
+ */
+export class NodeStartError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NodeStartError";
+  }
+}
+
+/** Options for {@linkcode createNode}. */
+export interface CreateNodeOptions {
+  /** Receives every log line of the node, with the node id already in its base fields. */
+  logger: Logger;
+}
+
+/** A built node; see {@linkcode createNode}. */
+export interface RatelimiterNode {
+  /** The outermost store of the stack, as the app uses it. */
+  readonly store: Store;
+  /** This node's entry in the registry, started (heart-beating). */
+  readonly registry: NodeRegistry;
+  /** The HTTP handler (the Hono app's `fetch`). */
+  readonly fetch: Deno.ServeHandler;
+  /**
+   * Starts listening on `config.listenHost:config.nodePort`, started again when it dies (see
+   * `src/http/listener.ts`). Resolves once the socket is bound (`listening` is logged when it
+   * listens); rejects with a {@linkcode NodeStartError} (after logging `listen_failed` and closing
+   * the node) when the first listen fails, e.g. the port is in use.
+   */
+  serve(): Promise<void>;
+  /**
+   * Resolves after {@linkcode RatelimiterNode.close}; rejects when the listener died and could not
+   * listen again. Pending until {@linkcode RatelimiterNode.serve} was called.
+   */
+  readonly finished: Promise<void>;
+  /**
+   * Drains and stops the node, once however often it is called: leaves the registry at once, stops
+   * accepting and waits for in-flight requests (bounded by `config.shutdownGraceMs`), stops the
+   * background count, then closes the override store, events, store and Redis. Logs
+   * `shutdown_started` and `shutdown_complete` with `reason` as their `signal`.
+   */
+  close(reason: string): Promise<void>;
+}
+
+/** Options for {@linkcode createStoreStack}. */
+export interface StoreStackOptions {
+  config: Config;
+  /** The Redis store, initialised; unset: the embedded store. */
+  redis?: RedisStore | undefined;
+  /** The cluster's events, which the block cache follows (Redis only). */
+  events: ClusterEvents;
+  /** Live nodes of the cluster, which the `local` failure mode divides limits by. */
+  liveNodes: () => number;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * The counter stores in order, innermost first. Embedded: a bare {@linkcode MemoryStore} (a full
+ * store refuses new keys; with no other store to turn to, `local` answers open). Redis:
+ * {@linkcode RedisStore} → {@linkcode BreakerStore} (deadlines, circuit breaker, in-flight cap)
+ * → {@linkcode FailureModeStore} (open, closed or local answers while the store fails) →
+ * {@linkcode BlockCacheStore} when `config.blockCache` (outermost, so a key Redis blocked stays
+ * answered from memory, even during an outage).
+ */
+export function createStoreStack(options: StoreStackOptions): Store {
+  const { config, metrics, logger } = options;
+  if (options.redis === undefined) {
+    return new MemoryStore({
+      maxKeys: config.memoryMaxKeys,
+      whenFull: config.failureMode === "closed" ? "closed" : "open",
+      metrics,
+      logger,
+    });
+  }
+  const breaker = new BreakerStore({
+    inner: options.redis,
+    timeoutMs: config.storeTimeoutMs,
+    failureMode: config.failureMode,
+    metrics,
+    logger,
+  });
+  const resilient = new FailureModeStore({
+    inner: breaker,
+    failureMode: config.failureMode,
+    liveNodes: options.liveNodes,
+    localMaxKeys: config.memoryMaxKeys,
+    metrics,
+  });
+  if (!config.blockCache) return resilient;
+  return new BlockCacheStore({
+    inner: resilient,
+    events: options.events,
+    onHit: () => metrics.blockCacheHits.inc(),
+  });
+}
+
+const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error);
+
+/** The backends and shared state of a node: all in memory, or all on one Redis. */
+interface Backends {
+  client: RedisClient | undefined;
+  store: Store;
+  events: ClusterEvents;
+  overrideStore: OverrideStore;
+  registryBackend: Registry;
+}
+
+/**
+ * Opens the backends: the embedded ones, or a connection to Redis and the parts built on it. On a
+ * Redis failure logs `redis_unavailable`, closes what it opened and throws a
+ * {@linkcode NodeStartError}.
+ */
+async function openBackends(
+  config: Config,
+  liveNodes: () => number,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<Backends> {
+  const stack = { config, liveNodes, metrics, logger };
+  if (config.redisUrl === undefined) {
+    const events = new MemoryEvents();
+    const store = createStoreStack({ ...stack, events });
+    logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
+    return {
+      client: undefined,
+      store,
+      events,
+      overrideStore: new MemoryOverrideStore({ events, logger }),
+      registryBackend: new MemoryRegistry(),
+    };
+  }
+  let events: ClusterEvents = new MemoryEvents();
+  try {
+    const client = await initRedis(config.redisUrl, { logger });
+    const redis = new RedisStore({ client, prefix: config.keyPrefix });
+    await redis.init();
+    events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
+    return {
+      client,
+      store: createStoreStack({ ...stack, redis, events }),
+      events,
+      overrideStore: new RedisOverrideStore({ client, prefix: config.keyPrefix, events, logger }),
+      registryBackend: new RedisRegistry({ client, prefix: config.keyPrefix }),
+    };
+  } catch (error) {
+    logger.error("redis_unavailable", {
+      url: redactUrl(config.redisUrl),
+      message: messageOf(error),
+    });
+    await events.close();
+    await closeRedis();
+    throw new NodeStartError("Cannot start the node: Redis is unavailable", { cause: error });
+  }
+}
+
+/**
+ * Builds a node from `config` and starts everything but the listener: the backends, the override
+ * store (loaded), the registry (registered and heart-beating), the app and the background count of
+ * active counters. Logs `admin_api_open` when no admin token is set. Throws a
+ * {@linkcode NodeStartError} (after logging why and closing what it opened) when it cannot start,
+ * e.g. Redis is unreachable or another live node has the same id.
+ */
+export async function createNode(
+  config: Config,
+  options: CreateNodeOptions,
+): Promise<RatelimiterNode> {
+  const { logger } = options;
+  if (config.adminToken === undefined) {
+    logger.warn("admin_api_open", {
+      message: "RATELIMITER_ADMIN_TOKEN is not set: anyone who can reach this node can change " +
+        "limits and reset counters through /api",
+    });
+  }
+
+  const metrics = createMetrics({ nodeId: config.nodeId });
+  // Replaced once the registry exists; the local failure mode divides limits by the live nodes.
+  let liveNodeCount = () => 1;
+  const { client, store, events, overrideStore, registryBackend } = await openBackends(
+    config,
+    () => liveNodeCount(),
+    metrics,
+    logger,
+  );
+
+  const registry = new NodeRegistry({
+    backend: registryBackend,
+    id: config.nodeId,
+    address: `${config.nodeHost}:${config.nodePort}`,
+    ttlSeconds: config.nodeTtlSeconds,
+    heartbeatSeconds: config.nodeHeartbeatSeconds,
+    logger,
+  });
+  liveNodeCount = () => registry.liveNodeCount();
+  const closeBackends = async () => {
+    await Promise.all([overrideStore.close(), events.close(), store.close()]);
+    await closeRedis({ timeoutMs: 2000 });
+  };
+  try {
+    await overrideStore.start();
+    await registry.start();
+  } catch (error) {
+    if (error instanceof NodeIdConflictError) {
+      logger.error("node_id_conflict", {
+        message: error.message,
+        node_id: error.id,
+        other_address: error.address,
+      });
+    } else {
+      logger.error("startup_failed", { message: messageOf(error) });
+    }
+    await closeBackends();
+    throw new NodeStartError("Cannot start the node", { cause: error });
+  }
+
+  const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
+
+  const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
+  const activeCounters = client === undefined
+    ? new MemoryActiveCounters({ store, set: setActiveCounters, logger })
+    : new RedisActiveCounters({
+      client,
+      prefix: config.keyPrefix,
+      instance: registry.instance,
+      set: setActiveCounters,
+      logger,
+    });
+  activeCounters.start();
+
+  let listener: Listener | undefined;
+  let served!: (listener: Listener) => void;
+  const listening = new Promise<Listener>((resolve) => served = resolve);
+  const finished = listening.then((l) => l.finished);
+  // Looked at only after serve(); a rejection is never unhandled meanwhile.
+  finished.catch(() => {});
+
+  let stopping: Promise<void> | undefined;
+  const close = (reason: string) => {
+    stopping ??= (async () => {
+      logger.info("shutdown_started", { signal: reason, grace_ms: config.shutdownGraceMs });
+      // Leave the registry at once, so the operator sees the node gone while it drains.
+      const deregistered = registry.stop().catch((error) => {
+        logger.warn("deregister_failed", { error: messageOf(error) });
+      });
+      // Stop accepting, then wait for in-flight requests, bounded by the grace period.
+      let result = "drained";
+      if (listener !== undefined) {
+        const drained = await withDeadline(listener.shutdown(), config.shutdownGraceMs);
+        if (drained === DEADLINE_PASSED) result = "timeout";
+      }
+      await Promise.all([activeCounters.stop(), deregistered]);
+      await closeBackends();
+      logger.info("shutdown_complete", { signal: reason, in_flight: result });
+    })();
+    return stopping;
+  };
+
+  return {
+    store,
+    registry,
+    fetch: app.fetch,
+    finished,
+    close,
+    serve() {
+      if (listener !== undefined) return Promise.resolve();
+      try {
+        listener = listen({
+          hostname: config.listenHost,
+          port: config.nodePort,
+          handler: app.fetch,
+          logger,
+          onListen: ({ hostname, port }, restarts) => {
+            logger.info("listening", {
+              hostname,
+              port,
+              version: VERSION,
+              store: store.kind,
+              default_limit: config.defaultLimit,
+              default_window_ms: config.defaultWindowMs,
+              limits_policy: config.limitsPolicy,
+              restarts,
+            });
+          },
+        });
+      } catch (error) {
+        logger.error("listen_failed", { port: config.nodePort, message: messageOf(error) });
+        return (async () => {
+          await activeCounters.stop();
+          await registry.stop().catch(() => {});
+          await closeBackends();
+          throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });
+        })();
+      }
+      served(listener);
+      return Promise.resolve();
+    },
+  };
+}
