@@ -262,8 +262,10 @@ Deno.test({
       await check(app, { key: "a" });
       await check(app, { key: "b" });
       await check(app, { key: "b", algorithm: "gcra" });
+      await injectDrift(client, "demo", 2);
       await client.sendCommand(["HSET", "ratelimit:limit:a", "limit", "10", "window_ms", "1"]);
-      assert.equal(await store.countCounters(), 3);
+      // a and b (reference), b under gcra (default layout) and the demo's key.
+      assert.equal(await store.countCounters(), 4);
     } finally {
       await client.close();
     }
