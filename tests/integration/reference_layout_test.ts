@@ -12,6 +12,7 @@ import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { postJson, startNode } from "../_helpers/node_process.ts";
 import { startRedis, type TestRedis } from "../_helpers/redis_server.ts";
 import { integration as opts } from "../_helpers/options.ts";
+import { ALL_CASES, runStoreCases } from "../store/_cases.ts";
 
 const DEFAULTS = { limit: 10, windowMs: 60_000 };
 
@@ -266,6 +267,26 @@ Deno.test({
       await client.sendCommand(["HSET", "ratelimit:limit:a", "limit", "10", "window_ms", "1"]);
       // a and b (reference), b under gcra (default layout) and the demo's key.
       assert.equal(await store.countCounters(), 4);
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "Reference layout: RedisStore passes the shared cases of every algorithm",
+  ...opts,
+  async fn(t) {
+    await using redis = await startRedis();
+    const client = await createRedisClient(redis.url);
+    try {
+      await runStoreCases(t, ALL_CASES, async (clock) => {
+        // The reference keys carry no prefix: each case starts from an empty Redis.
+        await client.sendCommand(["FLUSHDB"]);
+        const store = new RedisStore({ client, prefix: "test", clock, keyLayout: "reference" });
+        await store.init();
+        return store;
+      });
     } finally {
       await client.close();
     }
