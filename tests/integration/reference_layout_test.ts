@@ -239,7 +239,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "A node started with RATELIMITER_KEY_LAYOUT=reference counts at ratelimit:<key>",
+  name:
+    "A node started with RATELIMITER_KEY_LAYOUT=reference counts at ratelimit:<key> and sees the chaos demo's drift",
   ...opts,
   async fn() {
     await using redis = await startRedis();
@@ -250,6 +251,29 @@ Deno.test({
       assert.equal((await postJson(`${node.url}/check`, { key: "wired" })).status, 200);
     }
     assert.equal(await redis.cli("ZCARD", "ratelimit:wired"), "3");
+    // The chaos demo's flow: a limit set through the API, then 15 entries ZADDed straight in.
+    const put = await fetch(`${node.url}/api/limits/counter-drift-demo`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ limit: 10, window_ms: 60_000 }),
+    });
+    assert.equal(put.status, 200);
+    await put.body?.cancel();
+    const now = Date.now();
+    const drift: string[] = [];
+    for (let i = 0; i < 15; i++) drift.push(String(now + i * 3000), `${now + i * 3000}:drift-${i}`);
+    await redis.cli("ZADD", "ratelimit:counter-drift-demo", ...drift);
+    await redis.cli("EXPIRE", "ratelimit:counter-drift-demo", "120");
+    const listed = await (await fetch(`${node.url}/api/counters`)).json();
+    const counter = (listed.counters as Record<string, unknown>[]).find((c) =>
+      c.key === "counter-drift-demo"
+    );
+    assert.deepEqual(
+      [counter?.count, counter?.limit, counter?.remaining, counter?.blocked],
+      [15, 10, 0, true],
+    );
+    const denied = await postJson(`${node.url}/check`, { key: "counter-drift-demo" });
+    assert.equal(denied.status, 429);
   },
 });
 
