@@ -175,7 +175,12 @@ async function openBackends(
   let events: ClusterEvents = new MemoryEvents();
   try {
     const client = await initRedis(config.redisUrl, { logger });
-    const redis = new RedisStore({ client, prefix: config.keyPrefix });
+    const redis = new RedisStore({
+      client,
+      prefix: config.keyPrefix,
+      keyLayout: config.keyLayout,
+      referenceDefaults: { limit: config.defaultLimit, windowMs: config.defaultWindowMs },
+    });
     await redis.init();
     events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
     return {
