@@ -20,6 +20,10 @@ const SEQUENCE: { name: string; init: RequestInit }[] = [
   { name: "allowed again", init: jsonRequest({ key: "k", limit: 2, window_ms: 60_000 }) },
   { name: "blocked", init: jsonRequest({ key: "k", limit: 2, window_ms: 60_000 }) },
   { name: "gcra", init: jsonRequest({ key: "g", algorithm: "gcra", limit: 5 }) },
+  {
+    name: "null as absent",
+    init: jsonRequest({ key: "n", limit: 2, window_ms: null, algorithm: null, cost: null }),
+  },
   { name: "several limits", init: jsonRequest(MULTI) },
   { name: "several limits, one denying", init: jsonRequest(MULTI) },
   { name: "wrong content type", init: { method: "POST", body: '{"key":"k"}' } },
@@ -84,8 +88,8 @@ Deno.test("POST /check answers the same on the fast path and through Hono", asyn
       assert.deepEqual(fast.counted, hono.counted);
       const statuses = fast.answers.map((a) => a.status);
       const invalid = [415, 413, 413, 400, 400, 400, 400, 400];
-      const decided = mode === "no" ? [200, 200, 429, 200, 200, 429] : [
-        ...Array(6).fill(mode === "unavailable" ? 503 : 500),
+      const decided = mode === "no" ? [200, 200, 429, 200, 200, 200, 429] : [
+        ...Array(7).fill(mode === "unavailable" ? 503 : 500),
       ];
       assert.deepEqual(statuses, [...decided, ...invalid]);
       // Every answer was counted under the route pattern, fast path included.

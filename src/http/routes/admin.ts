@@ -11,7 +11,7 @@ import type { NodeRegistry } from "../../cluster/node_registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
-import { checkParams } from "../check_input.ts";
+import { checkParams, optionalField } from "../check_input.ts";
 import { readJsonBody } from "../body.ts";
 import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
@@ -27,10 +27,10 @@ export const BLOCKS_SCAN_PAGES = 10;
 /** zod schema of the body of `PUT /api/limits/{key}`. */
 export const overrideBodySchema = z.strictObject({
   limit: z.int().min(1).max(MAX_LIMIT),
-  window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
-  algorithm: z.enum(ALGORITHMS).optional(),
-  burst: z.int().min(1).max(MAX_LIMIT).optional(),
-  refill_rate: z.int().min(1).max(MAX_LIMIT).optional(),
+  window_ms: optionalField(z.int().min(1).max(MAX_WINDOW_MS)),
+  algorithm: optionalField(z.enum(ALGORITHMS)),
+  burst: optionalField(z.int().min(1).max(MAX_LIMIT)),
+  refill_rate: optionalField(z.int().min(1).max(MAX_LIMIT)),
 }).superRefine(checkParams);
 
 /** Options for {@linkcode createAdminRoutes}. */
