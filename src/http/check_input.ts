@@ -203,7 +203,10 @@ const queryInt = (max: number) =>
     z.int().min(1).max(max),
   );
 
-/** zod schema of the query of `GET /check/{key}` (a peek: no cost). */
+/**
+ * zod schema of the query of `GET /check/{key}` (a peek: no cost). Read with `readQuery`, which
+ * leaves out parameters other than {@linkcode PEEK_QUERY_PARAMS}.
+ */
 export const peekQuerySchema = z.strictObject({
   limit: queryInt(MAX_LIMIT).optional(),
   window_ms: queryInt(MAX_WINDOW_MS).optional(),
@@ -211,6 +214,9 @@ export const peekQuerySchema = z.strictObject({
   burst: queryInt(MAX_LIMIT).optional(),
   refill_rate: queryInt(MAX_LIMIT).optional(),
 }).superRefine(checkParams);
+
+/** The query parameters `GET /check/{key}` reads; any other is ignored. */
+export const PEEK_QUERY_PARAMS: readonly string[] = Object.keys(peekQuerySchema.shape);
 
 function toInput(fields: LimitFields) {
   return {

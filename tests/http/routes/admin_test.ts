@@ -373,10 +373,31 @@ const BAD_PAGES: [string, string, string][] = [
   ["a negative limit", "/api/counters?limit=-5", "invalid_request"],
   ["a garbage cursor", "/api/counters?cursor=abc", "invalid_cursor"],
   ["a Redis cursor on the embedded store", "/api/blocks?cursor=12-3", "invalid_cursor"],
-  ["an unknown parameter", "/api/counters?page=2", "invalid_request"],
+  ["a repeated known parameter", "/api/counters?limit=1&limit=2", "invalid_request"],
   ["a NUL prefix", "/api/counters?prefix=%00", "invalid_query"],
-  ["an unknown parameter on nodes", "/api/nodes?all=1", "invalid_request"],
+  ["a bad value beside an unknown parameter", "/api/blocks?limit=0&page=2", "invalid_request"],
 ];
+
+Deno.test("GET routes of /api ignore unknown query parameters (changed by issue 11)", async () => {
+  // Unknown parameters on GET used to be a 400; like the original service, they are ignored now.
+  const { app } = makeTestApp();
+  await call(app, "/api/limits/a", put({ limit: 1 }));
+  for (
+    const path of [
+      "/api/nodes?all=1",
+      "/api/limits?page=2&_=1&_=2",
+      "/api/limits/a?verbose=true",
+      "/api/counters?page=2",
+      "/api/blocks?page=2&limit=5",
+    ]
+  ) {
+    const { status, body } = await call(app, path);
+    assert.equal(status, 200, `${path}: ${JSON.stringify(body)}`);
+  }
+  // The routes that change state still reject them.
+  assert.equal((await call(app, "/api/limits/a?force=1", { method: "DELETE" })).status, 400);
+  assert.equal((await call(app, "/api/counters/a/reset?x=1", { method: "POST" })).status, 400);
+});
 
 Deno.test("GET /api/counters and /api/blocks reject bad paging parameters", async (t) => {
   const { app } = makeTestApp();
