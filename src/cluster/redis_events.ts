@@ -22,7 +22,7 @@ import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** Options for {@linkcode RedisEvents.connect}. */
 export interface RedisEventsOptions {
-  /** A connected client used to publish; duplicated for the subscriber connection. */
+  /** The client used to publish (connected, or still connecting); duplicated to subscribe. */
   client: RedisClient;
   /** Prefix of the channel name. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
