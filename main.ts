@@ -75,6 +75,11 @@ async function main(args: string[]): Promise<number> {
   try {
     await node.finished;
   } catch (error) {
+    // Started while Redis was down, then found its id taken: logged, and closing, by the node.
+    if (error instanceof NodeStartError) {
+      await node.close("node_id_conflict");
+      return 1;
+    }
     // Not listening and unable to listen again: leave the registry and exit with an error, so the
     // orchestrator restarts the process rather than keep one that heart-beats but never serves.
     logger.error("listener_dead", {

@@ -25,22 +25,51 @@ Deno.test({
 });
 
 Deno.test({
-  name: "main.ts exits 1 with a clear message when Redis cannot be reached",
+  name: "main.ts starts while Redis cannot be reached, saying so once without the password",
   ...opts,
   async fn() {
     const port = freePort();
     const node = await startNode({
       env: { RATELIMITER_REDIS_URL: `redis://:hunter2@127.0.0.1:${port}` },
+    });
+    try {
+      const health = await fetch(`${node.url}/health`);
+      assert.equal(health.status, 200);
+      const body = await health.json();
+      assert.deepEqual(body.store, { kind: "redis", status: "down" });
+      const ready = await fetch(`${node.url}/ready`);
+      await ready.body?.cancel();
+      assert.equal(ready.status, 503);
+      const lines = node.logs.filter((l) => l.event === "redis_unavailable");
+      assert.equal(lines.length, 1, JSON.stringify(node.logs));
+      assert.match(
+        String(lines[0]!.message),
+        new RegExp(`Cannot connect to Redis at redis://:\\*\\*\\*@127.0.0.1:${port}`),
+      );
+      assert.equal(await node.stop("SIGTERM"), 0);
+      assert.doesNotMatch(JSON.stringify(node.logs), /hunter2/);
+    } finally {
+      await node.stop("SIGKILL");
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 before listening when the Redis URL is not a redis:// URL",
+  ...opts,
+  async fn() {
+    const node = await startNode({
+      env: { RATELIMITER_REDIS_URL: "http://:hunter2@127.0.0.1:6379" },
       waitReady: false,
     });
-    const status = await node.status;
-    assert.equal(status.code, 1);
-    const line = node.logs.find((l) => l.event === "redis_unavailable");
+    assert.equal((await node.status).code, 1);
+    const line = node.logs.find((l) => l.event === "invalid_config");
     assert.ok(line, JSON.stringify(node.logs));
     assert.match(
       String(line.message),
-      new RegExp(`Cannot connect to Redis at redis://:\\*\\*\\*@127.0.0.1:${port}`),
+      /RATELIMITER_REDIS_URL.*expected a redis:\/\/ or rediss:\/\//,
     );
+    assert.equal(node.logs.some((l) => l.event === "listening"), false);
     assert.doesNotMatch(JSON.stringify(node.logs), /hunter2/);
   },
 });

@@ -62,9 +62,8 @@ async function waitUp(port: number, child: Deno.ChildProcess): Promise<void> {
   }
 }
 
-/** Starts a fresh, empty `redis-server` on a free loopback port. */
-export async function startRedis(): Promise<TestRedis> {
-  const port = freePort();
+/** Starts a fresh, empty `redis-server` on loopback, on `port` or a free port. */
+export async function startRedis(port: number = freePort()): Promise<TestRedis> {
   let child = spawn(port);
   await waitUp(port, child);
   const cli = new RedisCli(port);
