@@ -21,8 +21,12 @@ const dashboard: Yaml = JSON.parse(read("grafana/dashboards/ratelimiter.json"));
 
 async function promtool(args: string[]): Promise<{ code: number; output: string }> {
   const out = await new Deno.Command("promtool", { args, stdout: "piped", stderr: "piped" })
-    .output().catch(() => {
-      throw new Error("promtool not found: install the Debian package prometheus (CI does)");
+    .output().catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error(
+        "promtool not found on PATH: install the Debian package prometheus " +
+          "(apt-get install -y prometheus)",
+      );
     });
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
