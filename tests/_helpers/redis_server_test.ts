@@ -94,7 +94,7 @@ Deno.test({
       assert.ok(stderr.includes(REDIS_MISSING_MESSAGE), stderr);
       assert.match(REDIS_MISSING_MESSAGE, /apt-get install -y redis-server/);
       assert.doesNotMatch(REDIS_MISSING_MESSAGE, /\n/);
-      assert.doesNotMatch(stderr, /NotFound|Timed out/);
+      assert.doesNotMatch(stderr, /NotFound:|Timed out/);
     } finally {
       await Deno.remove(empty, { recursive: true });
     }

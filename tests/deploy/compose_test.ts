@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { CONFIG_ENV_VARS, parseConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { parseLoadgenArgs } from "../../tools/loadgen/args.ts";
+import { promtool } from "../_helpers/promtool.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
@@ -18,19 +19,6 @@ const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
 type Yaml = any;
 const compose: Yaml = parse(read("compose.yaml"), { merge: true });
 const dashboard: Yaml = JSON.parse(read("grafana/dashboards/ratelimiter.json"));
-
-async function promtool(args: string[]): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command("promtool", { args, stdout: "piped", stderr: "piped" })
-    .output().catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      throw new Error(
-        "promtool not found on PATH: install the Debian package prometheus " +
-          "(apt-get install -y prometheus)",
-      );
-    });
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
-}
 
 /** Names of every series `createMetrics()` can expose, histogram suffixes included. */
 async function exposedMetricNames(): Promise<Set<string>> {
