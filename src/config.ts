@@ -258,8 +258,9 @@ export interface ParseConfigOptions {
 /**
  * Parses the service's configuration from environment variables (`RATELIMITER_*`).
  *
- * Throws a {@linkcode ConfigError} naming every bad variable, the value received and what was
- * expected. Reads nothing but `env`.
+ * Throws a {@linkcode ConfigError} naming every bad variable, the value received (never a secret:
+ * the admin token by its length, a Redis URL without its password) and what was expected. Reads
+ * nothing but `env`.
  */
 export function parseConfig(
   env: Record<string, string | undefined>,
