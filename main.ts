@@ -67,11 +67,17 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof NodeStartError) return 1; // logged, and closed, by the node
     throw error;
   }
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
-      node.close(signal).then(() => Deno.exit(0));
-    });
-  }
+  // The listener only starts the drain; `node.finished` then settles and main() returns. Calling
+  // Deno.exit() here instead would, under `deno run --watch`, end only this run and throw "Code not
+  // reachable" into an unhandled rejection.
+  let stoppedBy: Deno.Signal | undefined;
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = (signal: Deno.Signal) => () => {
+    stoppedBy ??= signal;
+    void node.close(signal);
+  };
+  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   try {
     await node.finished;
   } catch (error) {
@@ -90,6 +96,13 @@ async function main(args: string[]): Promise<number> {
   }
   // The listener finished because a signal closed the node: let that close complete.
   await node.close("finished");
+  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  if (stoppedBy !== undefined && args.includes("--dev")) {
+    // `deno task dev`: the file watcher outlives this run and waits for a change. It stops by
+    // itself on SIGINT; for SIGTERM, raise the signal again with no listener left, so its default
+    // action ends the whole process, watcher included.
+    Deno.kill(Deno.pid, stoppedBy);
+  }
   return 0;
 }
 

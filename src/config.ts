@@ -140,11 +140,15 @@ function bool(fallback: boolean) {
   });
 }
 
-function text(pattern: RegExp, expected: string) {
+/** A free-text variable; a `secret` one is described by its length only, never echoed. */
+function text(pattern: RegExp, expected: string, secret = false) {
   return z.string().optional().transform((raw, ctx) => {
     if (raw === undefined || raw === "") return undefined;
     if (!pattern.test(raw)) {
-      ctx.addIssue({ code: "custom", message: `expected ${expected}, received ${describe(raw)}` });
+      const received = secret
+        ? `${raw.length} characters (value not shown: it is a secret)`
+        : describe(raw);
+      ctx.addIssue({ code: "custom", message: `expected ${expected}, received ${received}` });
       return z.NEVER;
     }
     return raw;
@@ -240,7 +244,7 @@ const envSchema = z.object({
   LOG_LEVEL: oneOf(LOG_LEVELS, "info"),
   KEY_PREFIX: text(/^[A-Za-z0-9._:-]{1,32}$/, "1 to 32 characters of A-Z a-z 0-9 . _ : -"),
   KEY_LAYOUT: oneOf(KEY_LAYOUTS, "default"),
-  ADMIN_TOKEN: text(/^[\x21-\x7e]{16,512}$/, "16 to 512 printable ASCII characters"),
+  ADMIN_TOKEN: text(/^[\x21-\x7e]{16,512}$/, "16 to 512 printable ASCII characters", true),
   ADMIN_READ_AUTH: bool(false),
   STORE_TIMEOUT_MS: int(1, 60_000, 100),
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
@@ -267,8 +271,9 @@ export interface ParseConfigOptions {
 /**
  * Parses the service's configuration from environment variables (`RATELIMITER_*`).
  *
- * Throws a {@linkcode ConfigError} naming every bad variable, the value received and what was
- * expected. Reads nothing but `env`.
+ * Throws a {@linkcode ConfigError} naming every bad variable, the value received (never a secret:
+ * the admin token by its length, a Redis URL without its password) and what was expected. Reads
+ * nothing but `env`.
  */
 export function parseConfig(
   env: Record<string, string | undefined>,

@@ -255,3 +255,26 @@ Deno.test("parseConfig() rejects a bad limits policy, naming the variable and th
     });
   }
 });
+
+Deno.test("parseConfig() never echoes an invalid admin token or Redis password", () => {
+  for (const token of ["short", "has a space in it, long enough", "x".repeat(513)]) {
+    const error = (() => {
+      try {
+        parseConfig({ RATELIMITER_ADMIN_TOKEN: token });
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /"RATELIMITER_ADMIN_TOKEN": expected 16 to 512 printable ASCII/);
+    assert.match(error.message, new RegExp(`received ${token.length} characters`));
+    assert.ok(!error.message.includes(token), error.message);
+    assert.ok(!error.issues.some((issue) => issue.includes(token)));
+  }
+  for (const url of ["http://:hunter2@host", "redis://:hunter2@host:99999"]) {
+    assert.throws(
+      () => parseConfig({ RATELIMITER_REDIS_URL: url }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes("hunter2"),
+    );
+  }
+});

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { postJson, startNode } from "./_helpers/node_process.ts";
 import { freePort, startRedis } from "./_helpers/redis_server.ts";
+import { readLines } from "./_helpers/child_process.ts";
+import { waitFor } from "./_helpers/wait.ts";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
 import { integration as opts } from "./_helpers/options.ts";
 
@@ -135,3 +137,65 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Starts `deno task dev` in its own process group (so a failed test can stop the watcher too),
+ * sends `signal` to the task once the node listens, and returns how it ended and what it printed.
+ */
+async function devTaskStoppedBy(signal: Deno.Signal) {
+  const port = freePort();
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "dev"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { RATELIMITER_NODE_PORT: String(port), RATELIMITER_LISTEN_HOST: "127.0.0.1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const reading = Promise.all([
+    readLines(child.stdout, (line) => lines.push(line)),
+    readLines(child.stderr, (line) => lines.push(line)),
+  ]);
+  const killGroup = () => {
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch { /* already gone */ }
+  };
+  let stoppedByItself = false;
+  try {
+    await waitFor(
+      "deno task dev to listen",
+      () => lines.some((l) => l.includes('"listening"')),
+      60_000,
+    );
+    child.kill(signal);
+    // Generous: an idle node drains in milliseconds; only a watcher left running reaches this.
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      killGroup();
+    }, 30_000);
+    await child.status;
+    clearTimeout(timer);
+    stoppedByItself = !killed;
+  } finally {
+    killGroup();
+    await child.status;
+    await reading;
+  }
+  return { stoppedByItself, lines };
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    name: `deno task dev stops, watcher included, on ${signal} without an unhandled rejection`,
+    ...opts,
+    async fn() {
+      const { stoppedByItself, lines } = await devTaskStoppedBy(signal);
+      const output = lines.join("\n");
+      assert.ok(stoppedByItself, `still running 30 s after ${signal}:\n${output}`);
+      assert.match(output, /"shutdown_complete"/);
+      assert.doesNotMatch(output, /unhandled_rejection|Code not reachable/);
+    },
+  });
+}
