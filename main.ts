@@ -67,19 +67,23 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof NodeStartError) return 1; // logged, and closed, by the node
     throw error;
   }
-  // The listener only starts the drain; `node.finished` then settles and main() returns. Calling
+  // The signal listener only starts the drain; main() returns once it completes. Calling
   // Deno.exit() here instead would, under `deno run --watch`, end only this run and throw "Code not
   // reachable" into an unhandled rejection.
   let stoppedBy: Deno.Signal | undefined;
+  let closedBySignal!: () => void;
+  const closed = new Promise<"closed">((resolve) => closedBySignal = () => resolve("closed"));
   const signals = ["SIGINT", "SIGTERM"] as const;
   const onSignal = (signal: Deno.Signal) => () => {
     stoppedBy ??= signal;
-    void node.close(signal);
+    void node.close(signal).then(closedBySignal);
   };
   const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   try {
-    await node.finished;
+    // A signal's close ends the run once it completes (drained, or the grace period over):
+    // requests still running then are cut, as they would be by the orchestrator.
+    await Promise.race([node.finished, closed]);
   } catch (error) {
     // Started while Redis was down, then found its id taken: logged, and closing, by the node.
     if (error instanceof NodeStartError) {
