@@ -67,14 +67,29 @@ async function main(args: string[]): Promise<number> {
     if (error instanceof NodeStartError) return 1; // logged, and closed, by the node
     throw error;
   }
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => {
-      node.close(signal).then(() => Deno.exit(0));
-    });
-  }
+  // The signal listener only starts the drain; main() returns once it completes. Calling
+  // Deno.exit() here instead would, under `deno run --watch`, end only this run and throw "Code not
+  // reachable" into an unhandled rejection.
+  let stoppedBy: Deno.Signal | undefined;
+  let closedBySignal!: () => void;
+  const closed = new Promise<"closed">((resolve) => closedBySignal = () => resolve("closed"));
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  const onSignal = (signal: Deno.Signal) => () => {
+    stoppedBy ??= signal;
+    void node.close(signal).then(closedBySignal);
+  };
+  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   try {
-    await node.finished;
+    // A signal's close ends the run once it completes (drained, or the grace period over):
+    // requests still running then are cut, as they would be by the orchestrator.
+    await Promise.race([node.finished, closed]);
   } catch (error) {
+    // Started while Redis was down, then found its id taken: logged, and closing, by the node.
+    if (error instanceof NodeStartError) {
+      await node.close("node_id_conflict");
+      return 1;
+    }
     // Not listening and unable to listen again: leave the registry and exit with an error, so the
     // orchestrator restarts the process rather than keep one that heart-beats but never serves.
     logger.error("listener_dead", {
@@ -85,6 +100,13 @@ async function main(args: string[]): Promise<number> {
   }
   // The listener finished because a signal closed the node: let that close complete.
   await node.close("finished");
+  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  if (stoppedBy !== undefined && args.includes("--dev")) {
+    // `deno task dev`: the file watcher outlives this run and waits for a change. It stops by
+    // itself on SIGINT; for SIGTERM, raise the signal again with no listener left, so its default
+    // action ends the whole process, watcher included.
+    Deno.kill(Deno.pid, stoppedBy);
+  }
   return 0;
 }
 

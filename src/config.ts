@@ -8,7 +8,13 @@ import {
   type PolicyMaxima,
 } from "./limiter/limits_policy.ts";
 import { type Algorithm, ALGORITHMS } from "./limiter/types.ts";
-import { DEFAULT_KEY_PREFIX } from "./store/keys.ts";
+import {
+  DEFAULT_KEY_PREFIX,
+  KEY_LAYOUTS,
+  type KeyLayout,
+  REFERENCE_MAX_COST,
+  REFERENCE_NAMESPACE,
+} from "./store/keys.ts";
 import { redactUrl } from "./redis/redact.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
@@ -39,6 +45,12 @@ export interface Config {
   logLevel: LogLevel;
   /** Prefix of every Redis key the service writes; no braces. */
   keyPrefix: string;
+  /**
+   * Where sliding_log counters live in Redis: `default`, or `reference` (the original service's
+   * sorted set at `ratelimit:<key>`, one member per unit). `reference` needs Redis, a sliding_log
+   * `RATELIMITER_MAX_COST` of at most 10,000 and a key prefix outside `ratelimit:`.
+   */
+  keyLayout: KeyLayout;
   /** Bearer token required by state-changing `/api` calls; `undefined` leaves them open. */
   adminToken: string | undefined;
   /** Whether `GET /api/*` also requires the admin token. */
@@ -128,11 +140,15 @@ function bool(fallback: boolean) {
   });
 }
 
-function text(pattern: RegExp, expected: string) {
+/** A free-text variable; a `secret` one is described by its length only, never echoed. */
+function text(pattern: RegExp, expected: string, secret = false) {
   return z.string().optional().transform((raw, ctx) => {
     if (raw === undefined || raw === "") return undefined;
     if (!pattern.test(raw)) {
-      ctx.addIssue({ code: "custom", message: `expected ${expected}, received ${describe(raw)}` });
+      const received = secret
+        ? `${raw.length} characters (value not shown: it is a secret)`
+        : describe(raw);
+      ctx.addIssue({ code: "custom", message: `expected ${expected}, received ${received}` });
       return z.NEVER;
     }
     return raw;
@@ -227,7 +243,8 @@ const envSchema = z.object({
   NODE_HEARTBEAT_SECONDS: int(1, 86_400, 10),
   LOG_LEVEL: oneOf(LOG_LEVELS, "info"),
   KEY_PREFIX: text(/^[A-Za-z0-9._:-]{1,32}$/, "1 to 32 characters of A-Z a-z 0-9 . _ : -"),
-  ADMIN_TOKEN: text(/^[\x21-\x7e]{16,512}$/, "16 to 512 printable ASCII characters"),
+  KEY_LAYOUT: oneOf(KEY_LAYOUTS, "default"),
+  ADMIN_TOKEN: text(/^[\x21-\x7e]{16,512}$/, "16 to 512 printable ASCII characters", true),
   ADMIN_READ_AUTH: bool(false),
   STORE_TIMEOUT_MS: int(1, 60_000, 100),
   FAILURE_MODE: oneOf(FAILURE_MODES, "open"),
@@ -254,8 +271,9 @@ export interface ParseConfigOptions {
 /**
  * Parses the service's configuration from environment variables (`RATELIMITER_*`).
  *
- * Throws a {@linkcode ConfigError} naming every bad variable, the value received and what was
- * expected. Reads nothing but `env`.
+ * Throws a {@linkcode ConfigError} naming every bad variable, the value received (never a secret:
+ * the admin token by its length, a Redis URL without its password) and what was expected. Reads
+ * nothing but `env`.
  */
 export function parseConfig(
   env: Record<string, string | undefined>,
@@ -279,6 +297,7 @@ export function parseConfig(
         `${PREFIX}NODE_TTL_SECONDS (${e.NODE_TTL_SECONDS}), received ${e.NODE_HEARTBEAT_SECONDS}`,
     );
   }
+  if (e.KEY_LAYOUT === "reference") issues.push(...referenceLayoutIssues(e));
   if (issues.length > 0) throw new ConfigError(issues);
   const hostname = sanitizeId(options.hostname ?? "localhost");
   return {
@@ -294,6 +313,7 @@ export function parseConfig(
     nodeHeartbeatSeconds: e.NODE_HEARTBEAT_SECONDS,
     logLevel: e.LOG_LEVEL,
     keyPrefix: e.KEY_PREFIX ?? DEFAULT_KEY_PREFIX,
+    keyLayout: e.KEY_LAYOUT,
     adminToken: e.ADMIN_TOKEN,
     adminReadAuth: e.ADMIN_READ_AUTH,
     storeTimeoutMs: e.STORE_TIMEOUT_MS,
@@ -309,6 +329,33 @@ export function parseConfig(
       ]),
     ) as Record<Algorithm, PolicyMaxima>,
   };
+}
+
+/** Why `RATELIMITER_KEY_LAYOUT=reference` cannot hold with the other settings, if it cannot. */
+function referenceLayoutIssues(e: z.infer<typeof envSchema>): string[] {
+  const issues: string[] = [];
+  const name = `"${PREFIX}KEY_LAYOUT"`;
+  if (e.REDIS_URL === undefined) {
+    issues.push(
+      `Cannot use ${name} "reference" without ${PREFIX}REDIS_URL: the layout is a Redis key ` +
+        `schema and the embedded store has none`,
+    );
+  }
+  if (e.MAX_COST.sliding_log > REFERENCE_MAX_COST) {
+    issues.push(
+      `Cannot use ${name} "reference" with a sliding_log ${PREFIX}MAX_COST above ` +
+        `${REFERENCE_MAX_COST}: the layout stores one member per unit, received ` +
+        `${e.MAX_COST.sliding_log}`,
+    );
+  }
+  const prefix = e.KEY_PREFIX ?? DEFAULT_KEY_PREFIX;
+  if (prefix === REFERENCE_NAMESPACE || prefix.startsWith(`${REFERENCE_NAMESPACE}:`)) {
+    issues.push(
+      `Cannot use ${name} "reference" with ${PREFIX}KEY_PREFIX ${describe(prefix)}: the ` +
+        `layout owns the "${REFERENCE_NAMESPACE}:" namespace`,
+    );
+  }
+  return issues;
 }
 
 function sanitizeId(hostname: string): string {

@@ -29,6 +29,7 @@ import { listen, type Listener } from "./http/listener.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { closeRedis, initRedis, type RedisClient } from "./redis/client.ts";
+import { isConnectionError } from "./redis/errors.ts";
 import { BlockCacheStore } from "./store/block_cache_store.ts";
 import { MemoryStore } from "./store/memory_store.ts";
 import { RedisStore } from "./store/redis_store.ts";
@@ -59,7 +60,7 @@ export interface CreateNodeOptions {
 export interface RatelimiterNode {
   /** The outermost store of the stack, as the app uses it. */
   readonly store: Store;
-  /** This node's entry in the registry, started (heart-beating). */
+  /** This node's entry in the registry, started (heart-beating; registered once Redis answers). */
   readonly registry: NodeRegistry;
   /** The HTTP handler (the Hono app's `fetch`). */
   readonly fetch: Deno.ServeHandler;
@@ -72,7 +73,9 @@ export interface RatelimiterNode {
   serve(): Promise<void>;
   /**
    * Resolves after {@linkcode RatelimiterNode.close}; rejects when the listener died and could not
-   * listen again. Pending until {@linkcode RatelimiterNode.serve} was called.
+   * listen again, or with a {@linkcode NodeStartError} (the node then closes itself) when a node
+   * started while Redis was down finds, once it answers, its id held by a live node. Pending until
+   * {@linkcode RatelimiterNode.serve} was called, except for that rejection.
    */
   readonly finished: Promise<void>;
   /**
@@ -142,6 +145,8 @@ const messageOf = (error: unknown) => error instanceof Error ? error.message : S
 /** The backends and shared state of a node: all in memory, or all on one Redis. */
 interface Backends {
   client: RedisClient | undefined;
+  /** Resolves when Redis first answers (at once if it did at start, or on the embedded store). */
+  connected: Promise<void>;
   store: Store;
   events: ClusterEvents;
   overrideStore: OverrideStore;
@@ -149,8 +154,12 @@ interface Backends {
 }
 
 /**
- * Opens the backends: the embedded ones, or a connection to Redis and the parts built on it. On a
- * Redis failure logs `redis_unavailable`, closes what it opened and throws a
+ * Opens the backends: the embedded ones, or a connection to Redis and the parts built on it. Redis
+ * need not answer: if its first connection attempt fails, logs `redis_unavailable` (warn) once and
+ * returns parts that fail fast (the store stack answers in the failure mode) until the client,
+ * reconnecting in the background, gets through. Loads the scripts only if Redis answered (they
+ * load on first use otherwise). On any other failure (a script Redis rejects, pub/sub silent
+ * although Redis answered) logs `redis_unavailable` (error), closes what it opened and throws a
  * {@linkcode NodeStartError}.
  */
 async function openBackends(
@@ -166,6 +175,7 @@ async function openBackends(
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
     return {
       client: undefined,
+      connected: Promise.resolve(),
       store,
       events,
       overrideStore: new MemoryOverrideStore({ events, logger }),
@@ -174,12 +184,32 @@ async function openBackends(
   }
   let events: ClusterEvents = new MemoryEvents();
   try {
-    const client = await initRedis(config.redisUrl, { logger });
-    const redis = new RedisStore({ client, prefix: config.keyPrefix });
-    await redis.init();
+    const { client, unavailable, connected } = await initRedis(config.redisUrl, { logger });
+    if (unavailable !== undefined) {
+      logger.warn("redis_unavailable", {
+        url: redactUrl(config.redisUrl),
+        message: unavailable,
+        failure_mode: config.failureMode,
+        note: "serving /check in the failure mode and /ready 503; connecting and registering " +
+          "as soon as Redis answers",
+      });
+    }
+    const redis = new RedisStore({
+      client,
+      prefix: config.keyPrefix,
+      keyLayout: config.keyLayout,
+      referenceDefaults: { limit: config.defaultLimit, windowMs: config.defaultWindowMs },
+    });
+    if (unavailable === undefined) {
+      // A connection lost just now is no reason to stop: the scripts load on first use.
+      await redis.init().catch((error) => {
+        if (!isConnectionError(error)) throw error;
+      });
+    }
     events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
     return {
       client,
+      connected,
       store: createStoreStack({ ...stack, redis, events }),
       events,
       overrideStore: new RedisOverrideStore({ client, prefix: config.keyPrefix, events, logger }),
@@ -199,9 +229,11 @@ async function openBackends(
 /**
  * Builds a node from `config` and starts everything but the listener: the backends, the override
  * store (loaded), the registry (registered and heart-beating), the app and the background count of
- * active counters. Logs `admin_api_open` when no admin token is set. Throws a
- * {@linkcode NodeStartError} (after logging why and closing what it opened) when it cannot start,
- * e.g. Redis is unreachable or another live node has the same id.
+ * active counters. Logs `admin_api_open` when no admin token is set. Redis need not answer: then
+ * the override store starts empty and the node registers, loads the overrides and subscribes to
+ * events as soon as it does (see `openBackends`). Throws a {@linkcode NodeStartError} (after
+ * logging why and closing what it opened) when it cannot start, e.g. another live node has the
+ * same id.
  */
 export async function createNode(
   config: Config,
@@ -218,7 +250,9 @@ export async function createNode(
   const metrics = createMetrics({ nodeId: config.nodeId });
   // Replaced once the registry exists; the local failure mode divides limits by the live nodes.
   let liveNodeCount = () => 1;
-  const { client, store, events, overrideStore, registryBackend } = await openBackends(
+  // Replaced once the node can close itself (below).
+  let lateConflict: (error: NodeIdConflictError) => void = () => {};
+  const { client, connected, store, events, overrideStore, registryBackend } = await openBackends(
     config,
     () => liveNodeCount(),
     metrics,
@@ -232,6 +266,7 @@ export async function createNode(
     ttlSeconds: config.nodeTtlSeconds,
     heartbeatSeconds: config.nodeHeartbeatSeconds,
     logger,
+    onLateConflict: (error) => lateConflict(error),
   });
   liveNodeCount = () => registry.liveNodeCount();
   const closeBackends = async () => {
@@ -272,7 +307,9 @@ export async function createNode(
   let listener: Listener | undefined;
   let served!: (listener: Listener) => void;
   const listening = new Promise<Listener>((resolve) => served = resolve);
-  const finished = listening.then((l) => l.finished);
+  let conflicted!: (error: NodeStartError) => void;
+  const conflict = new Promise<never>((_, reject) => conflicted = reject);
+  const finished = Promise.race([listening.then((l) => l.finished), conflict]);
   // Looked at only after serve(); a rejection is never unhandled meanwhile.
   finished.catch(() => {});
 
@@ -296,6 +333,27 @@ export async function createNode(
     })();
     return stopping;
   };
+
+  // Started while Redis was down: the first heartbeat that gets through registers the node. If it
+  // finds the id held by a live node, this node must not run, as if it had found that at start.
+  let conflictSeen = false;
+  lateConflict = (error) => {
+    if (conflictSeen) return;
+    conflictSeen = true;
+    logger.error("node_id_conflict", {
+      message: error.message,
+      node_id: error.id,
+      other_address: error.address,
+    });
+    conflicted(new NodeStartError("Cannot run the node: its id is taken", { cause: error }));
+    close("node_id_conflict");
+  };
+  if (!registry.registered) {
+    // Register as soon as Redis answers, rather than at the next heartbeat (up to its interval).
+    connected.then(() => {
+      if (stopping === undefined && !registry.registered) return registry.heartbeat();
+    });
+  }
 
   return {
     store,

@@ -18,6 +18,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     nodeHeartbeatSeconds: 10,
     logLevel: "info",
     keyPrefix: "rl",
+    keyLayout: "default",
     adminToken: undefined,
     adminReadAuth: false,
     storeTimeoutMs: 100,
@@ -95,6 +96,58 @@ Deno.test("parseConfig() rejects a heartbeat not below the TTL", () => {
     () =>
       parseConfig({ RATELIMITER_NODE_TTL_SECONDS: "10", RATELIMITER_NODE_HEARTBEAT_SECONDS: "10" }),
     /NODE_HEARTBEAT_SECONDS.*below/,
+  );
+});
+
+Deno.test("parseConfig() reads RATELIMITER_KEY_LAYOUT and rejects an unknown one", () => {
+  const redis = { RATELIMITER_REDIS_URL: "redis://127.0.0.1:6379" };
+  assert.equal(parseConfig(redis).keyLayout, "default");
+  assert.equal(
+    parseConfig({ ...redis, RATELIMITER_KEY_LAYOUT: "Reference" }).keyLayout,
+    "reference",
+  );
+  assert.throws(
+    () => parseConfig({ ...redis, RATELIMITER_KEY_LAYOUT: "python" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.issues, [
+        'Cannot parse "RATELIMITER_KEY_LAYOUT": expected one of default, reference, received "python"',
+      ]);
+      return true;
+    },
+  );
+});
+
+Deno.test("parseConfig() refuses the reference key layout where it cannot hold", () => {
+  const reference = { RATELIMITER_KEY_LAYOUT: "reference" };
+  const redis = { ...reference, RATELIMITER_REDIS_URL: "redis://127.0.0.1:6379" };
+  assert.throws(
+    () => parseConfig(reference),
+    /Cannot use "RATELIMITER_KEY_LAYOUT" "reference" without RATELIMITER_REDIS_URL/,
+  );
+  assert.throws(
+    () => parseConfig({ ...redis, RATELIMITER_MAX_COST: "sliding_log=10001" }),
+    /sliding_log RATELIMITER_MAX_COST above 10000: .* received 10001/,
+  );
+  assert.equal(
+    parseConfig({ ...redis, RATELIMITER_MAX_COST: "sliding_log=10000" }).limitsPolicy.sliding_log
+      .cost,
+    10_000,
+  );
+  // Other algorithms keep the default layout, so their maxima are not bounded by it.
+  assert.equal(
+    parseConfig({ ...redis, RATELIMITER_MAX_COST: "gcra=1000000" }).limitsPolicy.gcra.cost,
+    1_000_000,
+  );
+  for (const prefix of ["ratelimit", "ratelimit:x"]) {
+    assert.throws(
+      () => parseConfig({ ...redis, RATELIMITER_KEY_PREFIX: prefix }),
+      /KEY_PREFIX .*owns the "ratelimit:" namespace/,
+    );
+  }
+  assert.equal(
+    parseConfig({ ...redis, RATELIMITER_KEY_PREFIX: "ratelimiter" }).keyPrefix,
+    "ratelimiter",
   );
 });
 
@@ -200,5 +253,28 @@ Deno.test("parseConfig() rejects a bad limits policy, naming the variable and th
       assert.match(error.message, expected);
       return true;
     });
+  }
+});
+
+Deno.test("parseConfig() never echoes an invalid admin token or Redis password", () => {
+  for (const token of ["short", "has a space in it, long enough", "x".repeat(513)]) {
+    const error = (() => {
+      try {
+        parseConfig({ RATELIMITER_ADMIN_TOKEN: token });
+      } catch (e) {
+        return e;
+      }
+    })();
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /"RATELIMITER_ADMIN_TOKEN": expected 16 to 512 printable ASCII/);
+    assert.match(error.message, new RegExp(`received ${token.length} characters`));
+    assert.ok(!error.message.includes(token), error.message);
+    assert.ok(!error.issues.some((issue) => issue.includes(token)));
+  }
+  for (const url of ["http://:hunter2@host", "redis://:hunter2@host:99999"]) {
+    assert.throws(
+      () => parseConfig({ RATELIMITER_REDIS_URL: url }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes("hunter2"),
+    );
   }
 });

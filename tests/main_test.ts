@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { postJson, startNode } from "./_helpers/node_process.ts";
 import { freePort, startRedis } from "./_helpers/redis_server.ts";
+import { readLines } from "./_helpers/child_process.ts";
+import { waitFor } from "./_helpers/wait.ts";
 import { nodePermissionFlags } from "../tools/node_permissions.ts";
 import { integration as opts } from "./_helpers/options.ts";
 
@@ -25,22 +27,51 @@ Deno.test({
 });
 
 Deno.test({
-  name: "main.ts exits 1 with a clear message when Redis cannot be reached",
+  name: "main.ts starts while Redis cannot be reached, saying so once without the password",
   ...opts,
   async fn() {
     const port = freePort();
     const node = await startNode({
       env: { RATELIMITER_REDIS_URL: `redis://:hunter2@127.0.0.1:${port}` },
+    });
+    try {
+      const health = await fetch(`${node.url}/health`);
+      assert.equal(health.status, 200);
+      const body = await health.json();
+      assert.deepEqual(body.store, { kind: "redis", status: "down" });
+      const ready = await fetch(`${node.url}/ready`);
+      await ready.body?.cancel();
+      assert.equal(ready.status, 503);
+      const lines = node.logs.filter((l) => l.event === "redis_unavailable");
+      assert.equal(lines.length, 1, JSON.stringify(node.logs));
+      assert.match(
+        String(lines[0]!.message),
+        new RegExp(`Cannot connect to Redis at redis://:\\*\\*\\*@127.0.0.1:${port}`),
+      );
+      assert.equal(await node.stop("SIGTERM"), 0);
+      assert.doesNotMatch(JSON.stringify(node.logs), /hunter2/);
+    } finally {
+      await node.stop("SIGKILL");
+    }
+  },
+});
+
+Deno.test({
+  name: "main.ts exits 1 before listening when the Redis URL is not a redis:// URL",
+  ...opts,
+  async fn() {
+    const node = await startNode({
+      env: { RATELIMITER_REDIS_URL: "http://:hunter2@127.0.0.1:6379" },
       waitReady: false,
     });
-    const status = await node.status;
-    assert.equal(status.code, 1);
-    const line = node.logs.find((l) => l.event === "redis_unavailable");
+    assert.equal((await node.status).code, 1);
+    const line = node.logs.find((l) => l.event === "invalid_config");
     assert.ok(line, JSON.stringify(node.logs));
     assert.match(
       String(line.message),
-      new RegExp(`Cannot connect to Redis at redis://:\\*\\*\\*@127.0.0.1:${port}`),
+      /RATELIMITER_REDIS_URL.*expected a redis:\/\/ or rediss:\/\//,
     );
+    assert.equal(node.logs.some((l) => l.event === "listening"), false);
     assert.doesNotMatch(JSON.stringify(node.logs), /hunter2/);
   },
 });
@@ -106,3 +137,65 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Starts `deno task dev` in its own process group (so a failed test can stop the watcher too),
+ * sends `signal` to the task once the node listens, and returns how it ended and what it printed.
+ */
+async function devTaskStoppedBy(signal: Deno.Signal) {
+  const port = freePort();
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "dev"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { RATELIMITER_NODE_PORT: String(port), RATELIMITER_LISTEN_HOST: "127.0.0.1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const reading = Promise.all([
+    readLines(child.stdout, (line) => lines.push(line)),
+    readLines(child.stderr, (line) => lines.push(line)),
+  ]);
+  const killGroup = () => {
+    try {
+      Deno.kill(-child.pid, "SIGKILL");
+    } catch { /* already gone */ }
+  };
+  let stoppedByItself = false;
+  try {
+    await waitFor(
+      "deno task dev to listen",
+      () => lines.some((l) => l.includes('"listening"')),
+      60_000,
+    );
+    child.kill(signal);
+    // Generous: an idle node drains in milliseconds; only a watcher left running reaches this.
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      killGroup();
+    }, 30_000);
+    await child.status;
+    clearTimeout(timer);
+    stoppedByItself = !killed;
+  } finally {
+    killGroup();
+    await child.status;
+    await reading;
+  }
+  return { stoppedByItself, lines };
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test({
+    name: `deno task dev stops, watcher included, on ${signal} without an unhandled rejection`,
+    ...opts,
+    async fn() {
+      const { stoppedByItself, lines } = await devTaskStoppedBy(signal);
+      const output = lines.join("\n");
+      assert.ok(stoppedByItself, `still running 30 s after ${signal}:\n${output}`);
+      assert.match(output, /"shutdown_complete"/);
+      assert.doesNotMatch(output, /unhandled_rejection|Code not reachable/);
+    },
+  });
+}

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { StoreUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { silentLogger } from "../log.ts";
 import { VERSION } from "../version.ts";
@@ -35,6 +36,12 @@ export interface NodeRegistryOptions {
   logger?: Logger;
   /** Whether {@linkcode NodeRegistry.start} starts the heartbeat timer (tests beat by hand). @default {true} */
   autoHeartbeat?: boolean;
+  /**
+   * Called when the node could not register at start (the registry was unreachable) and its first
+   * successful heartbeat finds the id held by a live node of another process: the node must not
+   * run. Unset: only logged as `node_id_taken`. @default {none}
+   */
+  onLateConflict?: (error: NodeIdConflictError) => void;
 }
 
 /**
@@ -52,6 +59,7 @@ export class NodeRegistry {
   readonly #heartbeatMs: number;
   readonly #logger: Logger;
   readonly #autoHeartbeat: boolean;
+  readonly #onLateConflict: ((error: NodeIdConflictError) => void) | undefined;
   #registeredAt: number | undefined;
   #liveNodes = 1;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,6 +86,7 @@ export class NodeRegistry {
     this.#heartbeatMs = options.heartbeatSeconds * 1000;
     this.#logger = options.logger ?? silentLogger;
     this.#autoHeartbeat = options.autoHeartbeat ?? true;
+    this.#onLateConflict = options.onLateConflict;
   }
 
   /** The registry kind: `memory` (only this node) or `redis` (the cluster). */
@@ -95,13 +104,35 @@ export class NodeRegistry {
     };
   }
 
+  /** Whether this process has registered: at start, or by a heartbeat if the registry was down. */
+  get registered(): boolean {
+    return this.#registeredAt !== undefined;
+  }
+
   /**
    * Registers this node and starts the heartbeat. Throws {@linkcode NodeIdConflictError} when a
-   * live node of another process holds the id, or the registry's error when it cannot be reached.
+   * live node of another process holds the id. When the registry cannot be reached
+   * (`StoreUnavailableError`: the node started while Redis is down) it logs
+   * `registry_heartbeat_failed` once and starts the heartbeat anyway: the first heartbeat that
+   * succeeds registers the node, and if it finds the id taken calls `onLateConflict`. Any other
+   * error is thrown.
    */
   async start(): Promise<void> {
     if (this.#running) return;
-    const result = await this.#backend.register(this.#request(), this.#timing);
+    let result;
+    try {
+      result = await this.#backend.register(this.#request(), this.#timing);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.#logger.warn("registry_heartbeat_failed", {
+        error: error.message,
+        note: "not registered yet; registering as soon as the registry answers",
+      });
+      this.#failing = "error";
+      this.#running = true;
+      if (this.#autoHeartbeat) this.#schedule();
+      return;
+    }
     if (!result.ok) {
       throw new NodeIdConflictError(
         this.id,
@@ -130,6 +161,20 @@ export class NodeRegistry {
     try {
       const result = await this.#backend.register(this.#request(), this.#timing);
       if (!result.ok) {
+        if (this.#registeredAt === undefined && this.#onLateConflict !== undefined) {
+          // Never registered (the registry was down at start): the id was someone else's all along.
+          this.#running = false;
+          clearTimeout(this.#timer);
+          this.#timer = undefined;
+          this.#onLateConflict(
+            new NodeIdConflictError(
+              this.id,
+              result.holder.address,
+              result.now - result.holder.lastHeartbeatAt,
+            ),
+          );
+          return;
+        }
         // Another process took the id while this one could not beat for a whole TTL.
         if (this.#failing !== "taken") {
           this.#logger.error("node_id_taken", {
@@ -143,9 +188,11 @@ export class NodeRegistry {
         this.#failing = "taken";
         return;
       }
+      const late = this.#registeredAt === undefined;
       this.#registeredAt ??= result.record.registeredAt;
       this.#liveNodes = result.upCount;
-      if (this.#failing !== undefined) this.#logger.info("registry_heartbeat_recovered");
+      if (late) this.#logger.info("node_registered", { address: this.address });
+      else if (this.#failing !== undefined) this.#logger.info("registry_heartbeat_recovered");
       this.#failing = undefined;
     } catch (error) {
       if (this.#failing !== "error") {

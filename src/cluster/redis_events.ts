@@ -22,7 +22,7 @@ import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
 /** Options for {@linkcode RedisEvents.connect}. */
 export interface RedisEventsOptions {
-  /** A connected client used to publish; duplicated for the subscriber connection. */
+  /** The client used to publish (connected, or still connecting); duplicated to subscribe. */
   client: RedisClient;
   /** Prefix of the channel name. @default {DEFAULT_KEY_PREFIX} */
   prefix?: string;
@@ -58,8 +58,11 @@ export class RedisEvents implements ClusterEvents {
   }
 
   /**
-   * Opens the subscriber connection and subscribes. Rejects when Redis does not answer within the
-   * deadline. The subscriber reconnects and resubscribes by itself after an outage.
+   * Opens the subscriber connection and subscribes. While `client` is connected, waits for the
+   * subscription (at most `timeoutMs`); while Redis is down (the node started without it), returns
+   * at once and subscribes in the background as soon as Redis answers. The subscriber reconnects
+   * and resubscribes by itself after an outage. Events sent before the subscription are missed,
+   * which listeners tolerate (see the module doc).
    */
   static async connect(options: RedisEventsOptions): Promise<RedisEvents> {
     const timeoutMs = options.timeoutMs ?? REDIS_CALL_TIMEOUT_MS;
@@ -83,21 +86,29 @@ export class RedisEvents implements ClusterEvents {
       timeoutMs,
       logger,
     );
+    const waitForIt = options.client.isReady;
+    const subscribed = (async () => {
+      // Retries with the client's backoff until Redis answers; resolves early if closed meanwhile.
+      await subscriber.connect();
+      if (events.#closed) return;
+      await subscriber.subscribe(events.channel, (message) => events.#deliver(message));
+      if (!waitForIt) logger.info("events_subscribed", { channel: events.channel });
+    })();
+    subscribed.catch((error) => {
+      if (events.#closed) return;
+      logger.warn("events_subscribe_failed", {
+        error: error instanceof Error ? error.message : String(error),
+        note: "overrides still converge by polling",
+      });
+    });
+    if (!waitForIt) return events;
     try {
-      const subscribed = await withDeadline(
-        (async () => {
-          await subscriber.connect();
-          await subscriber.subscribe(events.channel, (message) => events.#deliver(message));
-        })(),
-        timeoutMs,
-      );
-      if (subscribed === DEADLINE_PASSED) {
+      const done = await withDeadline(subscribed, timeoutMs);
+      if (done === DEADLINE_PASSED) {
         throw new Error(`Redis pub/sub did not answer within ${timeoutMs} ms`);
       }
     } catch (error) {
-      try {
-        subscriber.destroy();
-      } catch { /* never opened */ }
+      await events.close();
       throw error;
     }
     return events;

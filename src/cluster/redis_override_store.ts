@@ -12,6 +12,7 @@
  * @module
  */
 import type { WallClock } from "../clock.ts";
+import { StoreUnavailableError } from "../errors.ts";
 import { type ClusterEvents, publishChange } from "./events.ts";
 import { type Algorithm, ALGORITHMS } from "../limiter/types.ts";
 import type { Override } from "../limiter/resolve.ts";
@@ -198,10 +199,23 @@ export class RedisOverrideStore implements OverrideStore {
     return this.#version;
   }
 
-  /** Loads every override (throws if Redis cannot answer), then keeps the copy current. */
+  /**
+   * Loads every override, then keeps the copy current. While Redis cannot answer (the node
+   * started without it), starts with no overrides, logs `overrides_refresh_failed` once, and loads
+   * them at the first poll or event after Redis answers. Other errors are thrown.
+   */
   async start(): Promise<void> {
     if (this.#running) return;
-    await this.#serial(() => this.#reload());
+    try {
+      await this.#serial(() => this.#reload());
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      this.#logger.warn("overrides_refresh_failed", {
+        error: error.message,
+        note: "no overrides loaded yet; loading them as soon as Redis answers",
+      });
+      this.#failing = true;
+    }
     this.#running = true;
     this.#unsubscribe = this.#events?.subscribe((event) => {
       if (event.type === "override_changed") this.refresh();

@@ -19,6 +19,8 @@ import { requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
 import { createCheckFastPath } from "./check_fast_path.ts";
 import { createErrorResponse } from "./errors.ts";
+import { rawPath } from "./path_key.ts";
+import { keyProblem } from "../limiter/bounds.ts";
 import type { Store } from "../store/types.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
@@ -51,7 +53,9 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
   const clock = deps.clock ?? (() => performance.now());
-  const app = new Hono();
+  // `strict: false`: every route answers with or without one trailing slash (`/health/`), and
+  // `c.req.path` is the path without it, so the 404/405 below agree with the router.
+  const app = new Hono({ strict: false });
   const defaults = {
     limit: config.defaultLimit,
     windowMs: config.defaultWindowMs,
@@ -73,7 +77,8 @@ export function createApp(deps: AppDeps): Hono {
   app.use(httpMetrics({ requests: httpRequests, clock }));
   app.use(requestLimits({
     bodyTimeoutMs: config.bodyTimeoutMs,
-    maxBodyBytes: (path) => path === "/check/batch" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
+    maxBodyBytes: (path) =>
+      path === "/check/batch" || path === "/check/batch/" ? MAX_BATCH_BODY_BYTES : MAX_BODY_BYTES,
   }));
 
   const checkOptions = { store, metrics, overrides, defaults, policy: config.limitsPolicy };
@@ -101,7 +106,11 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
   app.notFound((c) => {
     const allow = allowedMethods(app.routes, c.req.path);
-    const error = allow.length > 0
+    const error = hasEmptyKey(app.routes, c.req.method, rawPath(c.req.url))
+      ? new ApiError(400, "invalid_request", `Invalid key in the path: key ${keyProblem("")}`, {
+        details: [{ path: "key", message: `key ${keyProblem("")}` }],
+      })
+      : allow.length > 0
       ? new ApiError(
         405,
         "method_not_allowed",
@@ -127,26 +136,57 @@ export function createApp(deps: AppDeps): Hono {
 
 const patternCache = new Map<string, RegExp>();
 
-function patternToRegExp(path: string): RegExp {
-  let re = patternCache.get(path);
+/**
+ * A regular expression matching the paths of a route `pattern`, without a trailing slash (the
+ * app's paths have none: see `strict: false`). With `emptyKey`, its `:key` parameter matches only
+ * the empty string.
+ */
+function patternToRegExp(pattern: string, emptyKey = false): RegExp {
+  const id = `${emptyKey} ${pattern}`;
+  let re = patternCache.get(id);
   if (re === undefined) {
-    const source = path
+    const source = pattern
       .split("/")
       .map((segment) =>
-        segment.startsWith(":")
-          ? "[^/]+"
+        emptyKey && segment.startsWith(":key")
+          ? ""
+          : segment.startsWith(":")
+          ? segment.endsWith("{.+}") ? ".+" : "[^/]+"
           : segment === "*"
           ? ".*"
           : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
       )
       .join("/");
-    re = new RegExp(`^${source}/?$`);
-    patternCache.set(path, re);
+    re = new RegExp(`^${source}$`);
+    patternCache.set(id, re);
   }
   return re;
 }
 
-/** Methods that have a route matching `path`, for a 405's `Allow` header. */
+/**
+ * Whether `path` (raw, as sent) is a route of `method` with a `:key` parameter but an empty key
+ * (`PUT /api/limits/`, `GET /check/`, `POST /api/counters//reset`), with or without one more
+ * trailing slash: a 400 like any invalid key, rather than a 404 or 405 that would hide what is
+ * wrong. HEAD counts as GET, as the router does.
+ */
+export function hasEmptyKey(
+  routes: { method: string; path: string }[],
+  method: string,
+  path: string,
+): boolean {
+  const wanted = method === "HEAD" ? "GET" : method;
+  const trimmed = path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
+  return routes.some((route) => {
+    if (route.method !== wanted || !route.path.includes("/:key")) return false;
+    const re = patternToRegExp(route.path, true);
+    return re.test(path) || re.test(trimmed);
+  });
+}
+
+/**
+ * Methods that have a route matching `path` (as the router sees it, without a trailing slash), for
+ * a 405's `Allow` header.
+ */
 export function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {
   const methods = new Set<string>();
   for (const route of routes) {

@@ -1,5 +1,5 @@
 /**
- * The fast path of the exact `POST /check` (no query string), the one route under load: Hono's
+ * The fast path of the exact `POST /check` (or `/check/`; no query string), the one route under load: Hono's
  * routing, compose and per-request context cost about as much as the whole check on the embedded
  * store (`bench/RESULTS.md`, "Fourth pass"). It does what the middlewares and the route do for
  * that request, in the same order and with the same helpers: the HTTP metrics (route `/check`),
@@ -58,7 +58,11 @@ export function createCheckFastPath(options: CheckFastPathOptions, fallback: Fet
   };
 }
 
-/** Whether `url` (absolute, as received) has the path `/check` and no query string. */
-function isExactCheckUrl(url: string): boolean {
-  return url.endsWith("/check") && url.indexOf("/", url.indexOf("://") + 3) === url.length - 6;
+/**
+ * Whether `url` (absolute, as received) has the path `/check` or `/check/` (the router serves both)
+ * and no query string.
+ */
+export function isExactCheckUrl(url: string): boolean {
+  const end = url.endsWith("/check") ? 6 : url.endsWith("/check/") ? 7 : 0;
+  return end > 0 && url.indexOf("/", url.indexOf("://") + 3) === url.length - end;
 }

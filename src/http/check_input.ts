@@ -31,13 +31,23 @@ export const keySchema = z.string().superRefine((key, ctx) => {
   if (problem !== undefined) ctx.addIssue({ code: "custom", message: `key ${problem}` });
 });
 
+/**
+ * An optional field of a request body where JSON `null` means absent, as in the original service's
+ * clients (Python's `None`): `{"window_ms": null}` is `{}`. The parsed value is then `undefined`
+ * (the key stays, holding `undefined`), so handlers never see `null`. A required field stays
+ * required: `null` there is a 400 like any other wrong type.
+ */
+export function optionalField<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((value) => value ?? undefined).optional();
+}
+
 const limitFields = {
-  limit: z.int().min(1).max(MAX_LIMIT).optional(),
-  window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
-  algorithm: z.enum(ALGORITHMS).optional(),
-  cost: z.int().min(0).max(MAX_LIMIT).optional(),
-  burst: z.int().min(1).max(MAX_LIMIT).optional(),
-  refill_rate: z.int().min(1).max(MAX_LIMIT).optional(),
+  limit: optionalField(z.int().min(1).max(MAX_LIMIT)),
+  window_ms: optionalField(z.int().min(1).max(MAX_WINDOW_MS)),
+  algorithm: optionalField(z.enum(ALGORITHMS)),
+  cost: optionalField(z.int().min(0).max(MAX_LIMIT)),
+  burst: optionalField(z.int().min(1).max(MAX_LIMIT)),
+  refill_rate: optionalField(z.int().min(1).max(MAX_LIMIT)),
 };
 
 /** The fields of one limit, as a client writes them. */
@@ -88,8 +98,8 @@ const SINGLE_ONLY = ["limit", "window_ms", "algorithm", "cost", "burst", "refill
  * (with its own fields) or `limits` (1 to 16 limits decided together).
  */
 export const checkBodySchema = z.strictObject({
-  key: keySchema.optional(),
-  limits: z.array(limitItemSchema).min(1).max(MAX_LIMITS_PER_CHECK).optional(),
+  key: optionalField(keySchema),
+  limits: optionalField(z.array(limitItemSchema).min(1).max(MAX_LIMITS_PER_CHECK)),
   ...limitFields,
 }).superRefine((body, ctx) => {
   if ((body.key === undefined) === (body.limits === undefined)) {
@@ -120,6 +130,9 @@ export type CheckBody = z.infer<typeof checkBodySchema>;
 
 const ALGORITHM_SET: ReadonlySet<string> = new Set(ALGORITHMS);
 
+/** The optional fields {@linkcode fastCheckBody} reads, where `null` means absent. */
+const FAST_OPTIONAL: ReadonlySet<string> = new Set(["limit", "window_ms", "algorithm", "cost"]);
+
 /** Whether `value` is an integer `checkBodySchema` accepts for a field bounded by [min, max]. */
 function isIntIn(value: unknown, min: number, max: number): boolean {
   return Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
@@ -127,7 +140,8 @@ function isIntIn(value: unknown, min: number, max: number): boolean {
 
 /**
  * The parsed body when `value` is the common single-key `POST /check` body — a plain object with
- * `key` and at most `limit`, `window_ms`, `algorithm` and `cost`, every one valid — else undefined.
+ * `key` and at most `limit`, `window_ms`, `algorithm` and `cost`, every one valid or `null`
+ * (absent: a copy holds `undefined` there, as the schema's result does) — else undefined.
  *
  * Why: zod costs about 1.5 µs per body, a visible share of a check's JavaScript time on the hottest
  * route (`bench/RESULTS.md`, "Third pass"). This accepts only what {@linkcode checkBodySchema}
@@ -142,8 +156,15 @@ export function fastCheckBody(value: unknown): CheckBody | undefined {
   }
   const body = value as Record<string, unknown>;
   let hasKey = false;
+  let hasNull = false;
   for (const field in body) {
     const v = body[field];
+    if (v === null) {
+      // Absent, on the fields this path knows but the key (required; the schema rejects it).
+      if (!FAST_OPTIONAL.has(field)) return undefined;
+      hasNull = true;
+      continue;
+    }
     switch (field) {
       case "key":
         if (typeof v !== "string" || keyProblem(v) !== undefined) return undefined;
@@ -165,7 +186,11 @@ export function fastCheckBody(value: unknown): CheckBody | undefined {
         return undefined;
     }
   }
-  return hasKey ? body as CheckBody : undefined;
+  if (!hasKey) return undefined;
+  if (!hasNull) return body as CheckBody;
+  const copy: Record<string, unknown> = {};
+  for (const field in body) copy[field] = body[field] ?? undefined;
+  return copy as CheckBody;
 }
 
 /** zod schema of the body of `POST /check/batch`. */
@@ -178,7 +203,10 @@ const queryInt = (max: number) =>
     z.int().min(1).max(max),
   );
 
-/** zod schema of the query of `GET /check/{key}` (a peek: no cost). */
+/**
+ * zod schema of the query of `GET /check/{key}` (a peek: no cost). Read with `readQuery`, which
+ * leaves out parameters other than {@linkcode PEEK_QUERY_PARAMS}.
+ */
 export const peekQuerySchema = z.strictObject({
   limit: queryInt(MAX_LIMIT).optional(),
   window_ms: queryInt(MAX_WINDOW_MS).optional(),
@@ -186,6 +214,9 @@ export const peekQuerySchema = z.strictObject({
   burst: queryInt(MAX_LIMIT).optional(),
   refill_rate: queryInt(MAX_LIMIT).optional(),
 }).superRefine(checkParams);
+
+/** The query parameters `GET /check/{key}` reads; any other is ignored. */
+export const PEEK_QUERY_PARAMS: readonly string[] = Object.keys(peekQuerySchema.shape);
 
 function toInput(fields: LimitFields) {
   return {

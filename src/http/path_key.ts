@@ -27,7 +27,8 @@ export function rawPath(url: string): string {
  * The rate-limit key of the route being handled: the raw path segments where its pattern has the
  * `:key` parameter (several for `/check/:key{.+}`, whose key may hold `/`), percent-decoded
  * strictly. A malformed escape (`%E0%A4%A`) or a key that is not valid (empty, NUL, over
- * `MAX_KEY_BYTES`) is a 400 `invalid_request`. Decoding the raw segments ourselves matters because
+ * `MAX_KEY_BYTES`) is a 400 `invalid_request`. One trailing slash is not part of the key (the
+ * route is the same with or without it). Decoding the raw segments ourselves matters because
  * the router leaves malformed escapes undecoded instead of rejecting them. Every other character
  * is literal: a raw `\` is part of the key, the same key as `%5C`.
  *
@@ -37,7 +38,10 @@ export function pathKey(c: Context): string {
   const pattern = routePath(c).split("/");
   const at = pattern.findIndex((segment) => segment.startsWith(":key"));
   if (at < 0) throw new TypeError(`Route ${routePath(c)} has no :key parameter`);
-  const segments = rawPath(c.req.url).split("/");
+  // The router serves a path with one trailing slash as the same route (`strict: false`), so that
+  // slash is not part of the key: a key ending in "/" is sent as "%2F".
+  const path = rawPath(c.req.url);
+  const segments = (path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path).split("/");
   const raw = segments.slice(at, segments.length - (pattern.length - 1 - at)).join("/");
   let key: string;
   try {

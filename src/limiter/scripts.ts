@@ -391,12 +391,87 @@ local function gc_params(key)
   return hash_params(key, 'b')
 end
 
+-- rs: sliding_log in the reference layout, stored as the original Python service stores it, so
+-- tools reading that service's keys (ZCARD, ZCOUNT, ZADD of extra entries) share the counter.
+-- KEY is 'ratelimit:<client key>', a sorted set of one member per unit: score = epoch
+-- milliseconds, member '<ms>:<n>', n from INCRBY on KEY .. ':seq' (as the original, so both
+-- services writing one key during a migration never collide). The key holds no parameters: the
+-- caller of params passes the ones to report. A unit scored s counts while s > now_ms - window_ms,
+-- future-scored members included (the original's demo writes some). Commit does work in
+-- proportion to the cost (callers bound it, REFERENCE_MAX_COST in src/store/keys.ts) plus the
+-- expired members it prunes, each of which some earlier commit wrote. Not for Redis Cluster: the
+-- seq key is not declared in KEYS and the key carries no hash tag.
+local RS_ZADD_CHUNK = 1000
+
+local function rs_eval(key, now, limit, window_ms, cost)
+  local now_ms = math.floor(now / 1000)
+  local cutoff = '(' .. fmt(now_ms - window_ms)
+  local count = redis.call('ZCOUNT', key, cutoff, '+inf')
+  local need = units_needed(cost)
+  local allowed = count + need <= limit
+  local after = count
+  if allowed and cost > 0 then after = count + cost end
+  local retry = 0
+  if not allowed then
+    if need > limit or count == 0 then
+      retry = window_ms
+    else
+      -- The (count + need - limit)-th oldest live unit must leave before this request fits.
+      local e = redis.call('ZRANGEBYSCORE', key, cutoff, '+inf', 'WITHSCORES', 'LIMIT',
+        count + need - limit - 1, 1)
+      retry = math.max(1, tonumber(e[2]) + window_ms - now_ms)
+    end
+  end
+  local reset = 0
+  if count > 0 then
+    local e = redis.call('ZRANGEBYSCORE', key, cutoff, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+    reset = math.max(1, tonumber(e[2]) + window_ms - now_ms)
+  elseif allowed and cost > 0 then
+    reset = window_ms
+  end
+  return allowed, after, math.max(0, limit - after), retry, reset
+end
+
+local function rs_commit(key, now, limit, window_ms, cost)
+  local now_ms = math.floor(now / 1000)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(now_ms - window_ms))
+  local seq_key = key .. ':seq'
+  local last = redis.call('INCRBY', seq_key, cost)
+  local stamp = fmt(now_ms)
+  local first = last - cost + 1
+  while first <= last do
+    local upto = math.min(last, first + RS_ZADD_CHUNK - 1)
+    local args = {}
+    for n = first, upto do
+      args[#args + 1] = stamp
+      args[#args + 1] = stamp .. ':' .. fmt(n)
+    end
+    redis.call('ZADD', key, unpack(args))
+    first = upto + 1
+  end
+  -- Live until the newest unit (perhaps future-scored) leaves the window; never shortened.
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  local ttl = math.max(tonumber(newest[2]), now_ms) + window_ms - now_ms + 1
+  for _, k in ipairs({ key, seq_key }) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, fmt(ttl)) end
+  end
+end
+
+-- The parameters to report are the caller's (fallback_limit, fallback_window_ms); nil unless the
+-- key is a sorted set, so the original's other keys under 'ratelimit:' (':seq' counters,
+-- 'ratelimit:limit:' hashes) are not counters.
+local function rs_params(key, fallback_limit, fallback_window_ms)
+  if redis.call('TYPE', key).ok ~= 'zset' then return nil end
+  return tonumber(fallback_limit), tonumber(fallback_window_ms), 0
+end
+
 local ALG = {
   sl = { eval = sl_eval, commit = sl_commit, params = sl_params },
   sw = { eval = sw_eval, commit = sw_commit, params = sw_params },
   fw = { eval = fw_eval, commit = fw_commit, params = fw_params },
   tb = { eval = tb_eval, commit = tb_commit, params = tb_params },
   gc = { eval = gc_eval, commit = gc_commit, params = gc_params },
+  rs = { eval = rs_eval, commit = rs_commit, params = rs_params },
 }
 `;
 
@@ -459,7 +534,9 @@ return reply
  * KEYS[i]: state key of limit i (i = 1..n), all in one hash slot.
  * ARGV[1]: now in microseconds, or "" to read Redis TIME.
  * ARGV[2 + (i-1)*5 .. 6 + (i-1)*5]: algorithm code, limit, window_ms, cost and param of limit i
- *   (param: burst for gcra, refill rate per window for token_bucket, 0 otherwise).
+ *   (param: burst for gcra, refill rate per window for token_bucket, 0 otherwise). Code `rs` is
+ *   sliding_log in the reference layout: KEYS[i] is then `ratelimit:<key>` and the script also
+ *   writes `KEYS[i]:seq` (undeclared, so never on Redis Cluster).
  * Returns: {all_allowed (0|1), denied_index (1-based, 0 if none),
  *           then per limit: allowed (0|1), count, remaining, retry_after_ms, reset_after_ms}.
  */
@@ -477,14 +554,15 @@ export const CHECK_READ_ONLY_SCRIPT = `#!lua flags=no-writes${PRELUDE}${CHECK_BO
  *
  * KEYS[1]: state key.
  * ARGV[1]: now in microseconds, or "" to read Redis TIME.
- * ARGV[2]: algorithm code.
+ * ARGV[2]: algorithm code (`rs` for sliding_log in the reference layout).
+ * ARGV[3], ARGV[4]: `rs` only: the limit and window_ms to report, since that layout records none.
  * Returns: {} when the key holds no state, else {limit, window_ms, param, allowed (0|1), count,
  *          remaining, retry_after_ms, reset_after_ms} (param as in CHECK_SCRIPT).
  */
 export const PEEK_SCRIPT = `#!lua flags=no-writes${PRELUDE}
 local alg = ALG[ARGV[2]]
 if alg == nil then return redis.error_reply('ERR unknown algorithm ' .. tostring(ARGV[2])) end
-local limit, window_ms, param = alg.params(KEYS[1])
+local limit, window_ms, param = alg.params(KEYS[1], ARGV[3], ARGV[4])
 if limit == nil then return {} end
 local allowed, count, remaining, retry, reset =
   alg.eval(KEYS[1], read_now(ARGV[1]), limit, window_ms, 0, param)

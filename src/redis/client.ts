@@ -1,7 +1,7 @@
 /**
- * The Redis connection of the node: {@linkcode initRedis} connects the one process-wide client
- * that `main.ts` passes to the store, the cluster parts and the events publisher, and
- * {@linkcode closeRedis} closes it at shutdown. {@linkcode createRedisClient} makes any extra
+ * The Redis connection of the node: {@linkcode initRedis} opens the one process-wide client that
+ * the node passes to the store, the cluster parts and the events publisher (without requiring
+ * Redis to answer yet), and {@linkcode closeRedis} closes it at shutdown. {@linkcode createRedisClient} makes any extra
  * connection (the pub/sub subscriber, tests, benchmarks).
  *
  * @module
@@ -32,6 +32,40 @@ export class RedisConnectError extends Error {
   }
 }
 
+/** A client with the service's options and connection logging; not connected yet. */
+function newClient(
+  url: string,
+  options: RedisOptions,
+  onReady: (first: boolean) => void,
+): { client: RedisClient; lastError: () => string } {
+  const logger = options.logger;
+  const client = createClient({
+    url,
+    name: options.name ?? "ratelimiter",
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      reconnectStrategy: (retries: number) =>
+        Math.min(50 * 2 ** Math.min(retries, 10), 2000) + Math.floor(Math.random() * 50),
+    },
+  });
+  let lastError = "";
+  let readyBefore = false;
+  client.on("error", (error: Error) => {
+    // node-redis reports every failed reconnect; log each distinct message once in a row.
+    if (error.message !== lastError) {
+      lastError = error.message;
+      logger?.warn("redis_error", { url: redactUrl(url), error: error.message });
+    }
+  });
+  client.on("ready", () => {
+    lastError = "";
+    onReady(!readyBefore);
+    readyBefore = true;
+  });
+  return { client, lastError: () => lastError };
+}
+
 /**
  * Creates and connects a Redis client, resolving once it answers PING.
  *
@@ -43,28 +77,8 @@ export async function createRedisClient(
   options: RedisOptions = {},
 ): Promise<RedisClient> {
   const timeoutMs = options.connectTimeoutMs ?? 5000;
-  const logger = options.logger;
-  const client = createClient({
-    url,
-    name: options.name ?? "ratelimiter",
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: timeoutMs,
-      reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** Math.min(retries, 10), 2000) + Math.floor(Math.random() * 50),
-    },
-  });
-  let lastError = "";
-  client.on("error", (error: Error) => {
-    // node-redis reports every failed reconnect; log each distinct message once in a row.
-    if (error.message !== lastError) {
-      lastError = error.message;
-      logger?.warn("redis_error", { url: redactUrl(url), error: error.message });
-    }
-  });
-  client.on("ready", () => {
-    lastError = "";
-    logger?.info("redis_ready", { url: redactUrl(url) });
+  const { client, lastError } = newClient(url, options, () => {
+    options.logger?.info("redis_ready", { url: redactUrl(url) });
   });
   try {
     const answered = await withDeadline(client.connect().then(() => client.ping()), timeoutMs);
@@ -74,27 +88,74 @@ export async function createRedisClient(
     client.destroy();
     const reason = error instanceof Error ? error.message : String(error);
     throw new RedisConnectError(
-      `Cannot connect to Redis at ${redactUrl(url)}: ${reason || lastError || "unknown error"}`,
+      `Cannot connect to Redis at ${redactUrl(url)}: ${reason || lastError() || "unknown error"}`,
       { cause: error },
     );
   }
 }
 
-/** The one connected client of the process, between initRedis() and closeRedis(). */
+/** What {@linkcode initRedis} returns. */
+export interface RedisStart {
+  /** The process-wide client, connected or still trying to connect. */
+  client: RedisClient;
+  /**
+   * Why the first connection attempt failed (the URL redacted); `undefined` when Redis answered.
+   * Commands fail at once (disabled offline queue) until it does.
+   */
+  unavailable: string | undefined;
+  /**
+   * Resolves when Redis first answers: at once if it already did. Never rejects; stays pending if
+   * the client is closed before.
+   */
+  connected: Promise<void>;
+}
+
+/** The one client of the process, between initRedis() and closeRedis(). */
 let shared: RedisClient | undefined;
 
 /**
- * Connects the process-wide Redis client and returns it; see {@linkcode createRedisClient}. The
- * composition root (`main.ts`) calls it once and passes the client to every part that needs it;
- * {@linkcode closeRedis} closes it last. Extra connections (the pub/sub subscriber) come from
- * {@linkcode createRedisClient}.
+ * Opens the process-wide Redis client and returns it, without requiring Redis to answer: it waits
+ * for the first connection attempt only (at most `connectTimeoutMs`), so a node started while Redis
+ * is down can serve in its failure mode; the client keeps reconnecting in the background with the
+ * usual backoff. Logs `redis_connected` once, when Redis first answers; later reconnections log
+ * `redis_ready`. Throws a `TypeError` for a URL node-redis cannot use. {@linkcode closeRedis}
+ * closes the client; extra connections come from {@linkcode createRedisClient}.
  */
-export async function initRedis(url: string, options: RedisOptions = {}): Promise<RedisClient> {
+export async function initRedis(url: string, options: RedisOptions = {}): Promise<RedisStart> {
   if (shared !== undefined) {
     throw new Error("Redis is already initialised: call closeRedis() first");
   }
-  shared = await createRedisClient(url, options);
-  return shared;
+  const timeoutMs = options.connectTimeoutMs ?? 5000;
+  const started = Date.now();
+  let answered!: () => void;
+  const connected = new Promise<void>((resolve) => answered = resolve);
+  let firstAttempt!: () => void;
+  const attempted = new Promise<void>((resolve) => firstAttempt = resolve);
+  const { client, lastError } = newClient(url, options, (first) => {
+    if (first) {
+      options.logger?.info("redis_connected", {
+        url: redactUrl(url),
+        after_ms: Date.now() - started,
+      });
+      answered();
+    } else {
+      options.logger?.info("redis_ready", { url: redactUrl(url) });
+    }
+  });
+  client.once("error", () => firstAttempt());
+  shared = client;
+  // Resolves once connected; keeps retrying until then. Rejects only if closed or given up on.
+  client.connect().then(() => firstAttempt(), () => firstAttempt());
+  const settled = await withDeadline(Promise.race([attempted, connected]), timeoutMs);
+  if (client.isReady) return { client, unavailable: undefined, connected };
+  const reason = settled === DEADLINE_PASSED
+    ? `no answer within ${timeoutMs} ms`
+    : lastError() || "unknown error";
+  return {
+    client,
+    unavailable: `Cannot connect to Redis at ${redactUrl(url)}: ${reason}`,
+    connected,
+  };
 }
 
 /** Options for {@linkcode closeRedis}. */

@@ -9,8 +9,11 @@ export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== "") parsed.password = "***";
-    return parsed.toString();
+    // No host parsed (`redis:/:pw@host`): the credentials may sit in the path, so fall through.
+    if (parsed.hostname !== "" || !url.includes("@")) return parsed.toString();
   } catch {
-    return url.replace(/\/\/([^@/]*)@/, "//***@");
+    // Unparsable: fall through.
   }
+  // Everything from the scheme up to the last "@" may be a credential (a password may hold "/").
+  return url.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/*)?[^]*@/, "$1***@");
 }

@@ -22,6 +22,12 @@ import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts
  *
  * They contain no `{`, so no client key can name one.
  *
+ * Reference layout (`RATELIMITER_KEY_LAYOUT=reference`): sliding_log counters live where the
+ * original Python service keeps them, outside the prefix: a sorted set at `ratelimit:<K>` (`K`
+ * verbatim, no encoding, no hash tag) and its member sequence `ratelimit:<K>:seq`
+ * ({@linkcode referenceCounterKey}, {@linkcode referenceSeqKey}). Other algorithms keep the keys
+ * above.
+ *
  * @module
  */
 
@@ -122,4 +128,45 @@ export function counterScanPattern(prefix: string): string {
 /** Escapes the glob characters of Redis MATCH patterns. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => "\\" + c);
+}
+
+/** Where sliding_log counters live: this service's schema, or the original service's. */
+export const KEY_LAYOUTS = ["default", "reference"] as const;
+
+/** A value of {@linkcode KEY_LAYOUTS}. */
+export type KeyLayout = typeof KEY_LAYOUTS[number];
+
+/** Namespace of the reference layout, fixed by the original service (no prefix applies). */
+export const REFERENCE_NAMESPACE = "ratelimit";
+
+/**
+ * Largest cost of one sliding_log request in the reference layout, which stores one member per
+ * unit: a check does work in proportion to its cost, so the cost must stay bounded.
+ */
+export const REFERENCE_MAX_COST = 10_000;
+
+/** The reference layout's sorted set of client key `key`: `ratelimit:<key>`. */
+export function referenceCounterKey(key: string): string {
+  return `${REFERENCE_NAMESPACE}:${key}`;
+}
+
+/** The reference layout's member sequence of client key `key`: `ratelimit:<key>:seq`. */
+export function referenceSeqKey(key: string): string {
+  return `${referenceCounterKey(key)}:seq`;
+}
+
+/**
+ * The client key of a Redis key under `ratelimit:`, or `undefined` for any other key. Whether it
+ * holds a counter (a sorted set) is for Redis to say: the original also keeps `:seq` counters and
+ * `ratelimit:limit:` hashes there.
+ */
+export function parseReferenceCounterKey(redisKey: string): string | undefined {
+  const head = `${REFERENCE_NAMESPACE}:`;
+  if (!redisKey.startsWith(head) || redisKey.length === head.length) return undefined;
+  return redisKey.slice(head.length);
+}
+
+/** A SCAN MATCH pattern over the reference layout's keys whose client key starts with `start`. */
+export function referenceScanPattern(start = ""): string {
+  return `${REFERENCE_NAMESPACE}:${escapeGlob(start)}*`;
 }

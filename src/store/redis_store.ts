@@ -23,7 +23,13 @@ import {
   counterScanPattern,
   DEFAULT_KEY_PREFIX,
   escapeGlob,
+  type KeyLayout,
   parseCounterKey,
+  parseReferenceCounterKey,
+  REFERENCE_MAX_COST,
+  referenceCounterKey,
+  referenceScanPattern,
+  referenceSeqKey,
 } from "./keys.ts";
 import {
   type CounterInfo,
@@ -50,7 +56,24 @@ export interface RedisStoreOptions {
    * @default {PAGE_WORK_FACTOR}
    */
   scanBudgetFactor?: number;
+  /**
+   * Where sliding_log counters live: `"default"` (the schema of `src/store/keys.ts`) or
+   * `"reference"` (the original service's sorted set at `ratelimit:<key>`, one member per unit,
+   * so a sliding_log cost above {@linkcode REFERENCE_MAX_COST} is refused with a `RangeError`).
+   * Other algorithms always use the default layout.
+   * @default {"default"}
+   */
+  keyLayout?: KeyLayout;
+  /**
+   * Reference layout only: the limit and window a counters page reports for a reference counter,
+   * which records none (the API then applies the key's override, as for any counter).
+   * @default {{ limit: 100, windowMs: 60_000 }}
+   */
+  referenceDefaults?: { limit: number; windowMs: number };
 }
+
+/** Script code of sliding_log in the reference layout (see `src/limiter/scripts.ts`). */
+const REFERENCE_CODE = "rs";
 
 /** Most peeks of a counters page sent to Redis at once. */
 export const PEEK_CHUNK = 100;
@@ -84,6 +107,8 @@ export class RedisStore implements Store {
   readonly #prefix: string;
   readonly #clock: WallClock | undefined;
   readonly #scanBudgetFactor: number;
+  readonly #reference: boolean;
+  readonly #referenceDefaults: { limit: number; windowMs: number };
   readonly #check = new RedisScript(CHECK_SCRIPT);
   readonly #checkReadOnly = new RedisScript(CHECK_READ_ONLY_SCRIPT);
   readonly #peek = new RedisScript(PEEK_SCRIPT);
@@ -94,6 +119,13 @@ export class RedisStore implements Store {
     this.#prefix = options.prefix ?? DEFAULT_KEY_PREFIX;
     this.#clock = options.clock;
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
+    this.#reference = (options.keyLayout ?? "default") === "reference";
+    this.#referenceDefaults = options.referenceDefaults ?? { limit: 100, windowMs: 60_000 };
+  }
+
+  /** Whether `algorithm`'s counters are in the reference layout. */
+  #isReference(algorithm: LimitRequest["algorithm"]): boolean {
+    return this.#reference && algorithm === "sliding_log";
   }
 
   /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
@@ -119,9 +151,18 @@ export class RedisStore implements Store {
     const keys: string[] = [];
     const args: string[] = [this.#now()];
     for (const r of requests) {
-      keys.push(counterKey(this.#prefix, r.algorithm, r.key));
+      const reference = this.#isReference(r.algorithm);
+      if (reference && r.cost > REFERENCE_MAX_COST) {
+        throw new RangeError(
+          `Cannot check a sliding_log cost above ${REFERENCE_MAX_COST} in the reference key ` +
+            `layout, received ${r.cost}`,
+        );
+      }
+      keys.push(
+        reference ? referenceCounterKey(r.key) : counterKey(this.#prefix, r.algorithm, r.key),
+      );
       args.push(
-        ALGORITHM_CODES[r.algorithm],
+        reference ? REFERENCE_CODE : ALGORITHM_CODES[r.algorithm],
         String(r.limit),
         String(r.windowMs),
         String(r.cost),
@@ -158,6 +199,8 @@ export class RedisStore implements Store {
   async reset(key: string): Promise<boolean> {
     // All algorithms' keys of one client key share a slot, so one DEL is valid on a cluster.
     const keys = ALGORITHMS.map((a) => counterKey(this.#prefix, a, key));
+    // The reference layout's keys have no hash tag: like the layout, never on a cluster.
+    if (this.#reference) keys.push(referenceCounterKey(key), referenceSeqKey(key));
     try {
       const removed = await this.#client.sendCommand<number>(["DEL", ...keys]);
       this.#status = "up";
@@ -167,7 +210,9 @@ export class RedisStore implements Store {
     }
   }
 
-  #matchPattern(prefix: string | undefined): string {
+  #matchPattern(prefix: string | undefined): string | undefined {
+    // Two namespaces share one SCAN cursor only without MATCH: keys are then filtered here.
+    if (this.#reference) return undefined;
     if (prefix === undefined || prefix === "" || prefix.startsWith("{")) {
       return counterScanPattern(this.#prefix);
     }
@@ -186,7 +231,12 @@ export class RedisStore implements Store {
   async listCounters(options: ListCountersOptions): Promise<CounterPage> {
     const pattern = this.#matchPattern(options.prefix);
     let [scanCursor, skip] = parseCursor(options.cursor);
-    const found: { redisKey: string; algorithm: CounterInfo["algorithm"]; key: string }[] = [];
+    const found: {
+      redisKey: string;
+      algorithm: CounterInfo["algorithm"];
+      key: string;
+      reference: boolean;
+    }[] = [];
     let budget = options.limit * this.#scanBudgetFactor;
     let nextCursor: string | undefined;
     try {
@@ -195,8 +245,7 @@ export class RedisStore implements Store {
         const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
           "SCAN",
           scanCursor,
-          "MATCH",
-          pattern,
+          ...(pattern === undefined ? [] : ["MATCH", pattern]),
           "COUNT",
           String(count),
         ]);
@@ -209,7 +258,7 @@ export class RedisStore implements Store {
             break;
           }
           taken = i + 1;
-          const parsed = parseCounterKey(this.#prefix, keys[i]!);
+          const parsed = this.#parseKey(keys[i]!);
           if (parsed === undefined) continue;
           if (options.prefix !== undefined && !parsed.key.startsWith(options.prefix)) continue;
           found.push({ redisKey: keys[i]!, ...parsed });
@@ -235,10 +284,18 @@ export class RedisStore implements Store {
         replies.push(
           ...await Promise.all(
             found.slice(i, i + PEEK_CHUNK).map((f) =>
-              this.#peek.send<RedisReply[]>(this.#client, [f.redisKey], [
-                now,
-                ALGORITHM_CODES[f.algorithm],
-              ])
+              this.#peek.send<RedisReply[]>(
+                this.#client,
+                [f.redisKey],
+                f.reference
+                  ? [
+                    now,
+                    REFERENCE_CODE,
+                    String(this.#referenceDefaults.limit),
+                    String(this.#referenceDefaults.windowMs),
+                  ]
+                  : [now, ALGORITHM_CODES[f.algorithm]],
+              )
             ),
           ),
         );
@@ -262,9 +319,34 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Counts counter keys with a full SCAN; O(keys), so call it from background work only. */
+  /** The counter a SCANned key holds, whichever layout it is in; `undefined` for other keys. */
+  #parseKey(
+    redisKey: string,
+  ): { algorithm: CounterInfo["algorithm"]; key: string; reference: boolean } | undefined {
+    const parsed = parseCounterKey(this.#prefix, redisKey);
+    if (parsed !== undefined) return { ...parsed, reference: false };
+    if (!this.#reference) return undefined;
+    const key = parseReferenceCounterKey(redisKey);
+    return key === undefined ? undefined : { algorithm: "sliding_log", key, reference: true };
+  }
+
+  /**
+   * Counts counter keys with a full SCAN; O(keys), so call it from background work only. In the
+   * reference layout, keys under `ratelimit:` count too, but for the original's `:seq` counters
+   * and `ratelimit:limit:` hashes, told apart by name (a client key shaped so is miscounted).
+   */
   async countCounters(): Promise<number> {
-    const pattern = counterScanPattern(this.#prefix);
+    let total = await this.#countMatching(counterScanPattern(this.#prefix), () => true);
+    if (this.#reference) {
+      total += await this.#countMatching(
+        referenceScanPattern(),
+        (k) => !k.endsWith(":seq") && !k.startsWith("ratelimit:limit:"),
+      );
+    }
+    return total;
+  }
+
+  async #countMatching(pattern: string, counts: (key: string) => boolean): Promise<number> {
     let cursor = "0";
     let total = 0;
     try {
@@ -277,7 +359,7 @@ export class RedisStore implements Store {
           "COUNT",
           "1000",
         ]);
-        total += keys.length;
+        total += keys.filter(counts).length;
         cursor = next;
       } while (cursor !== "0");
       return total;

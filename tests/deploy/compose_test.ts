@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { CONFIG_ENV_VARS, parseConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { parseLoadgenArgs } from "../../tools/loadgen/args.ts";
+import { promtool } from "../_helpers/promtool.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
@@ -18,15 +19,6 @@ const read = (path: string) => Deno.readTextFileSync(new URL(path, DEPLOY));
 type Yaml = any;
 const compose: Yaml = parse(read("compose.yaml"), { merge: true });
 const dashboard: Yaml = JSON.parse(read("grafana/dashboards/ratelimiter.json"));
-
-async function promtool(args: string[]): Promise<{ code: number; output: string }> {
-  const out = await new Deno.Command("promtool", { args, stdout: "piped", stderr: "piped" })
-    .output().catch(() => {
-      throw new Error("promtool not found: install the Debian package prometheus (CI does)");
-    });
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
-}
 
 /** Names of every series `createMetrics()` can expose, histogram suffixes included. */
 async function exposedMetricNames(): Promise<Set<string>> {
@@ -73,16 +65,57 @@ Deno.test("compose.yaml runs Redis 7, three nodes on 8001-8003, Prometheus, Graf
   assert.deepEqual(services.loadgen.profiles, ["loadgen"], "the load generator is optional");
 });
 
+/** Compose's `${NAME:?message}`: the variable must be set and non-empty, or compose refuses. */
+const REQUIRED_VARIABLE = /^\$\{(\w+):\?([^}]+)\}$/;
+
+/** `env` with each required variable replaced by `values[name]`, as compose interpolates it. */
+function interpolate(env: Record<string, string>, values: Record<string, string>) {
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => {
+      const match = REQUIRED_VARIABLE.exec(value);
+      return [name, match ? values[match[1]!] ?? "" : value];
+    }),
+  );
+}
+
+Deno.test("compose.yaml publishes every port on 127.0.0.1 only", () => {
+  let published = 0;
+  for (const [name, service] of Object.entries(compose.services) as [string, Yaml][]) {
+    for (const port of (service.ports ?? []) as unknown[]) {
+      assert.equal(typeof port, "string", `${name}: short syntax, so the host address is visible`);
+      assert.match(port as string, /^127\.0\.0\.1:\d+:\d+$/, `${name} publishes ${port}`);
+      published++;
+    }
+  }
+  assert.equal(published, 5, "three nodes, Prometheus and Grafana");
+});
+
+Deno.test("compose.yaml gives every node the admin token from a required variable", () => {
+  for (const i of [1, 2, 3]) {
+    const env: Record<string, string> = compose.services[`node-${i}`].environment;
+    const match = REQUIRED_VARIABLE.exec(env.RATELIMITER_ADMIN_TOKEN ?? "");
+    assert.ok(match, `node-${i}: RATELIMITER_ADMIN_TOKEN is \${RATELIMITER_ADMIN_TOKEN:?...}`);
+    assert.equal(match[1], "RATELIMITER_ADMIN_TOKEN");
+    assert.match(match[2]!, /RATELIMITER_ADMIN_TOKEN/, "the message names the variable");
+    const token = "t".repeat(32);
+    const config = parseConfig(interpolate(env, { RATELIMITER_ADMIN_TOKEN: token }));
+    assert.equal(config.adminToken, token);
+  }
+});
+
 Deno.test("compose.yaml nodes build the Dockerfile and share one Redis with valid config", () => {
   for (const i of [1, 2, 3]) {
     const node = compose.services[`node-${i}`];
-    assert.deepEqual(node.ports, [`800${i}:8000`]);
+    assert.deepEqual(node.ports, [`127.0.0.1:800${i}:8000`]);
     assert.equal(node.build.context, "..");
     Deno.statSync(new URL(`${node.build.context}/${node.build.dockerfile}`, DEPLOY));
     assert.equal(node.depends_on.redis.condition, "service_healthy");
     const env: Record<string, string> = node.environment;
     for (const name of Object.keys(env)) assert.ok(CONFIG_ENV_VARS.includes(name), name);
-    const config = parseConfig(env, { hostname: "container" });
+    const config = parseConfig(
+      interpolate(env, { RATELIMITER_ADMIN_TOKEN: "t".repeat(32) }),
+      { hostname: "container" },
+    );
     assert.equal(config.redisUrl, "redis://redis:6379");
     assert.equal(config.nodeId, `node-${i}`);
     assert.equal(config.nodePort, 8000);

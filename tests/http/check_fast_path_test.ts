@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../src/errors.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
+import { isExactCheckUrl } from "../../src/http/check_fast_path.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -20,6 +21,10 @@ const SEQUENCE: { name: string; init: RequestInit }[] = [
   { name: "allowed again", init: jsonRequest({ key: "k", limit: 2, window_ms: 60_000 }) },
   { name: "blocked", init: jsonRequest({ key: "k", limit: 2, window_ms: 60_000 }) },
   { name: "gcra", init: jsonRequest({ key: "g", algorithm: "gcra", limit: 5 }) },
+  {
+    name: "null as absent",
+    init: jsonRequest({ key: "n", limit: 2, window_ms: null, algorithm: null, cost: null }),
+  },
   { name: "several limits", init: jsonRequest(MULTI) },
   { name: "several limits, one denying", init: jsonRequest(MULTI) },
   { name: "wrong content type", init: { method: "POST", body: '{"key":"k"}' } },
@@ -82,10 +87,15 @@ Deno.test("POST /check answers the same on the fast path and through Hono", asyn
       const hono = await run("/check?", mode);
       assert.deepEqual(fast.answers, hono.answers);
       assert.deepEqual(fast.counted, hono.counted);
+      // With a trailing slash (served as the same route), on the fast path and through Hono.
+      const slash = await run("/check/", mode);
+      assert.deepEqual(slash.answers, fast.answers);
+      assert.deepEqual(slash.counted, fast.counted);
+      assert.deepEqual((await run("/check/?", mode)).answers, fast.answers);
       const statuses = fast.answers.map((a) => a.status);
       const invalid = [415, 413, 413, 400, 400, 400, 400, 400];
-      const decided = mode === "no" ? [200, 200, 429, 200, 200, 429] : [
-        ...Array(6).fill(mode === "unavailable" ? 503 : 500),
+      const decided = mode === "no" ? [200, 200, 429, 200, 200, 200, 429] : [
+        ...Array(7).fill(mode === "unavailable" ? 503 : 500),
       ];
       assert.deepEqual(statuses, [...decided, ...invalid]);
       // Every answer was counted under the route pattern, fast path included.
@@ -106,4 +116,17 @@ Deno.test("POST /check with a query string still goes through the request limits
   assert.equal((await res.json()).error.code, "invalid_query");
   const long = await app.request(`/check?q=${"x".repeat(3000)}`, jsonRequest({ key: "k" }));
   assert.equal(long.status, 414);
+});
+
+Deno.test("isExactCheckUrl() takes /check and /check/ without a query, nothing else", () => {
+  for (const url of ["http://h/check", "http://h:8000/check/"]) {
+    assert.ok(isExactCheckUrl(url), url);
+  }
+  for (
+    const url of ["http://h/check?", "http://h/check/?", "http://h/a/check", "http://h/check//"]
+  ) {
+    assert.ok(!isExactCheckUrl(url), url);
+  }
+  assert.ok(!isExactCheckUrl("http://h/check/batch"));
+  assert.ok(!isExactCheckUrl("http://h/x/check/"));
 });

@@ -9,6 +9,10 @@ const BODIES: unknown[] = [
   { key: "é€😀", limit: MAX_LIMIT, window_ms: MAX_WINDOW_MS, cost: MAX_LIMIT },
   { key: "a", cost: -0 },
   { key: "x".repeat(512) },
+  // null in an optional field is absent.
+  { key: "a", algorithm: null },
+  { key: "a", limit: null },
+  { key: "a", limit: 3, window_ms: null, algorithm: null, cost: null },
   // Everything below is rejected by the schema or needs it (other fields).
   { key: "x".repeat(513) },
   { key: "é".repeat(257) },
@@ -26,9 +30,12 @@ const BODIES: unknown[] = [
   { key: "a", cost: -1 },
   { key: "a", algorithm: "nope" },
   { key: "a", algorithm: "toString" },
-  { key: "a", algorithm: null },
-  { key: "a", limit: null },
   { key: "a", limit: undefined },
+  { key: null },
+  { key: "a", extra: null },
+  { key: "a", burst: null },
+  { key: "a", limits: null },
+  { key: "a", limit: null, window_ms: 0 },
   { key: "a", burst: 2, algorithm: "gcra" },
   { key: "a", refill_rate: 2, algorithm: "token_bucket" },
   { key: "a", burst: 2 },
@@ -56,5 +63,23 @@ Deno.test("fastCheckBody accepts only what checkBodySchema accepts, with the sam
     assert.deepEqual(parsed, reference.data, JSON.stringify(body));
   }
   // The valid common shapes above do take the fast path.
-  assert.equal(fast, 6);
+  assert.equal(fast, 9);
+});
+
+Deno.test("checkBodySchema reads null in an optional field as absent, and null as a key as invalid", () => {
+  assert.deepEqual(checkBodySchema.parse({ key: "a", window_ms: null, burst: null }), {
+    key: "a",
+    window_ms: undefined,
+    burst: undefined,
+  });
+  const multi = checkBodySchema.parse({
+    key: null,
+    limits: [{ key: "a", limit: null, algorithm: null }],
+  });
+  assert.equal(multi.key, undefined);
+  assert.equal(multi.limits?.[0]?.limit, undefined);
+  assert.equal(checkBodySchema.safeParse({ key: null }).success, false);
+  assert.equal(checkBodySchema.safeParse({ limits: [{ key: null }] }).success, false);
+  // Still exactly one of key or limits: null for both is neither.
+  assert.equal(checkBodySchema.safeParse({ key: null, limits: null }).success, false);
 });

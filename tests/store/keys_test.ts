@@ -9,6 +9,10 @@ import {
   overridesKey,
   overridesVersionKey,
   parseCounterKey,
+  parseReferenceCounterKey,
+  referenceCounterKey,
+  referenceScanPattern,
+  referenceSeqKey,
   slotTag,
 } from "../../src/store/keys.ts";
 
@@ -82,4 +86,24 @@ Deno.test("internal key builders name the documented keys, none of which a clien
     "rl:active_counters:lock",
   ]);
   for (const name of names) assert.equal(parseCounterKey("rl", name), undefined, name);
+});
+
+Deno.test("referenceCounterKey() and referenceSeqKey() name the original service's keys verbatim", () => {
+  assert.equal(referenceCounterKey("user:1"), "ratelimit:user:1");
+  assert.equal(referenceCounterKey("{t}x%"), "ratelimit:{t}x%");
+  assert.equal(referenceSeqKey("user:1"), "ratelimit:user:1:seq");
+});
+
+Deno.test("parseReferenceCounterKey() reads back any key under ratelimit:, nothing else", () => {
+  for (const key of ["user:1", "{t}x%", "a:seq"]) {
+    assert.equal(parseReferenceCounterKey(referenceCounterKey(key)), key);
+  }
+  assert.equal(parseReferenceCounterKey("ratelimit:"), undefined);
+  assert.equal(parseReferenceCounterKey("rl:sl:{user:1}"), undefined);
+  assert.equal(parseReferenceCounterKey("ratelimiter:x"), undefined);
+});
+
+Deno.test("referenceScanPattern() escapes the glob characters of its start", () => {
+  assert.equal(referenceScanPattern(), "ratelimit:*");
+  assert.equal(referenceScanPattern("a*[b]"), "ratelimit:a\\*\\[b\\]*");
 });

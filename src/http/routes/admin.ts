@@ -11,7 +11,7 @@ import type { NodeRegistry } from "../../cluster/node_registry.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
-import { checkParams } from "../check_input.ts";
+import { checkParams, optionalField } from "../check_input.ts";
 import { readJsonBody } from "../body.ts";
 import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
@@ -27,10 +27,10 @@ export const BLOCKS_SCAN_PAGES = 10;
 /** zod schema of the body of `PUT /api/limits/{key}`. */
 export const overrideBodySchema = z.strictObject({
   limit: z.int().min(1).max(MAX_LIMIT),
-  window_ms: z.int().min(1).max(MAX_WINDOW_MS).optional(),
-  algorithm: z.enum(ALGORITHMS).optional(),
-  burst: z.int().min(1).max(MAX_LIMIT).optional(),
-  refill_rate: z.int().min(1).max(MAX_LIMIT).optional(),
+  window_ms: optionalField(z.int().min(1).max(MAX_WINDOW_MS)),
+  algorithm: optionalField(z.enum(ALGORITHMS)),
+  burst: optionalField(z.int().min(1).max(MAX_LIMIT)),
+  refill_rate: optionalField(z.int().min(1).max(MAX_LIMIT)),
 }).superRefine(checkParams);
 
 /** Options for {@linkcode createAdminRoutes}. */
@@ -225,8 +225,8 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.use("*", adminAuth(options.auth));
 
+  // GET routes ignore unknown query parameters; the routes that change state reject them.
   app.get("/nodes", async (c) => {
-    readQuery(c.req.url, []);
     const nodes = await registry.list();
     return c.json({
       nodes: nodes.map((n) => ({
@@ -255,7 +255,6 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.get("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c.req.url, []);
     const entry = await overrides.entry(key);
     if (entry === undefined) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
@@ -265,7 +264,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.put("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c.req.url, []);
+    readQuery(c.req.url, [], { unknown: "reject" });
     const body = parseWith(overrideBodySchema, await readJsonBody(c));
     const override: Override = { limit: body.limit, windowMs: body.window_ms ?? defaults.windowMs };
     if (body.algorithm !== undefined) override.algorithm = body.algorithm;
@@ -282,7 +281,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.delete("/limits/:key", async (c) => {
     const key = pathKey(c);
-    readQuery(c.req.url, []);
+    readQuery(c.req.url, [], { unknown: "reject" });
     if (!await overrides.delete(key)) {
       throw new ApiError(404, "not_found", `No override for key ${JSON.stringify(key)}`);
     }
@@ -326,7 +325,7 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
 
   app.post("/counters/:key/reset", async (c) => {
     const key = pathKey(c);
-    readQuery(c.req.url, []);
+    readQuery(c.req.url, [], { unknown: "reject" });
     const reset = await resetCounter(key, { store, events, logger });
     return c.json({ key, reset });
   });

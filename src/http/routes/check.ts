@@ -14,6 +14,7 @@ import {
   batchBodySchema,
   checkBodySchema,
   fastCheckBody,
+  PEEK_QUERY_PARAMS,
   peekQuerySchema,
   resolveCheck,
 } from "../check_input.ts";
@@ -266,7 +267,7 @@ export function createCheckRoutes(options: CheckRoutesOptions): Hono {
   // The key is the rest of the path, percent-encoded (so it may hold "/", "?" or "#").
   app.get("/check/:key{.+}", async (c) => {
     const key = pathKey(c);
-    const query = parseWith(peekQuerySchema, readQuery(c.req.url), "query");
+    const query = parseWith(peekQuerySchema, readQuery(c.req.url, PEEK_QUERY_PARAMS), "query");
     const body = parseWith(checkBodySchema, { key, ...query, cost: 0 }, "request");
     const issues: ValidationIssue[] = [];
     const requests = resolveCheck(body, defaults, overrides, policy, issues);

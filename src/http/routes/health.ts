@@ -11,7 +11,9 @@ export interface HealthRoutesOptions {
   readyTimeoutMs?: number;
 }
 
-/** `GET /health` (liveness: 200 while serving) and `GET /ready` (200 only while the store answers). */
+/**
+ * `GET /health` (liveness: 200 while serving; `"status": "healthy"`, the value the original
+ * service's clients compare against) and `GET /ready` (200 only while the store answers). */
 export function createHealthRoutes(options: HealthRoutesOptions): Hono {
   const { nodeId, store } = options;
   const readyTimeoutMs = options.readyTimeoutMs ?? 1000;
@@ -19,7 +21,7 @@ export function createHealthRoutes(options: HealthRoutesOptions): Hono {
 
   app.get("/health", (c) =>
     c.json({
-      status: "ok",
+      status: "healthy",
       node_id: nodeId,
       version: VERSION,
       store: { kind: store.kind, status: store.status() },

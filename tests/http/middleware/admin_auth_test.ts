@@ -4,6 +4,8 @@ import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
 
 const TOKEN = "s3cret-token-0123456789";
 type App = ReturnType<typeof makeTestApp>["app"];
+/** The `WWW-Authenticate` challenge of every refusal, before any error code. */
+const CHALLENGE = 'Bearer realm="ratelimiter"';
 
 function bearer(token: string | undefined): Record<string, string> {
   return token === undefined ? {} : { authorization: `Bearer ${token}` };
@@ -75,7 +77,12 @@ Deno.test("state-changing /api calls need the bearer token: none, wrong, right",
         if (status === 401) {
           assert.equal(body.error.code, "unauthorized");
           assert.equal(typeof body.error.message, "string");
-          assert.match(res.headers.get("WWW-Authenticate") ?? "", /^Bearer realm="ratelimiter"/);
+          // RFC 6750 section 3: an error code only when a Bearer token was sent.
+          const sent = headers.authorization?.startsWith("Bearer ") ?? false;
+          assert.equal(
+            res.headers.get("WWW-Authenticate"),
+            sent ? `${CHALLENGE}, error="invalid_token"` : CHALLENGE,
+          );
         }
         assert.equal(await write.changed(app), status === 200, "state changed iff authorized");
       });
@@ -84,6 +91,67 @@ Deno.test("state-changing /api calls need the bearer token: none, wrong, right",
 });
 
 const READS = ["/api/nodes", "/api/limits", "/api/counters", "/api/blocks"];
+
+Deno.test("refusals follow RFC 6750: no error code without credentials, then invalid_token / invalid_request", async (t) => {
+  const cases: [string, Record<string, string>, number, string, string][] = [
+    ["no Authorization header", {}, 401, "unauthorized", CHALLENGE],
+    [
+      "another scheme (Basic)",
+      { authorization: `Basic ${btoa("a:b")}` },
+      401,
+      "unauthorized",
+      CHALLENGE,
+    ],
+    [
+      "a scheme that only starts like Bearer",
+      { authorization: `Bearerx ${TOKEN}` },
+      401,
+      "unauthorized",
+      CHALLENGE,
+    ],
+    [
+      "a wrong token",
+      bearer("wrong-token-0123456789"),
+      401,
+      "unauthorized",
+      `${CHALLENGE}, error="invalid_token"`,
+    ],
+    [
+      "Bearer without a token",
+      { authorization: "Bearer" },
+      400,
+      "invalid_request",
+      `${CHALLENGE}, error="invalid_request"`,
+    ],
+    [
+      "Bearer with only spaces",
+      { authorization: "Bearer   " },
+      400,
+      "invalid_request",
+      `${CHALLENGE}, error="invalid_request"`,
+    ],
+    [
+      "Bearer with two tokens",
+      { authorization: `Bearer ${TOKEN} ${TOKEN}` },
+      400,
+      "invalid_request",
+      `${CHALLENGE}, error="invalid_request"`,
+    ],
+  ];
+  for (const [label, headers, status, code, header] of cases) {
+    await t.step(label, async () => {
+      const { app } = makeTestApp({ env: { RATELIMITER_ADMIN_TOKEN: TOKEN } });
+      const res = await app.request("/api/limits/k", { method: "DELETE", headers });
+      assert.equal(res.status, status);
+      assert.equal(res.headers.get("WWW-Authenticate"), header);
+      const body = await res.json();
+      assert.deepEqual(Object.keys(body), ["error"]);
+      assert.equal(body.error.code, code);
+      assert.equal(typeof body.error.message, "string");
+      assert.ok(!body.error.message.includes(TOKEN), "the token is never echoed");
+    });
+  }
+});
 
 Deno.test("reads are open unless RATELIMITER_ADMIN_READ_AUTH is set", async () => {
   const open = makeTestApp({ env: { RATELIMITER_ADMIN_TOKEN: TOKEN } }).app;
@@ -95,6 +163,7 @@ Deno.test("reads are open unless RATELIMITER_ADMIN_READ_AUTH is set", async () =
     const res = await closed.request(path);
     assert.equal(res.status, 401, path);
     assert.equal((await res.json()).error.code, "unauthorized");
+    assert.equal(res.headers.get("WWW-Authenticate"), CHALLENGE);
     assert.equal(
       (await closed.request(path, { headers: bearer("nope-nope-nope-nope") })).status,
       401,

@@ -278,7 +278,7 @@ Deno.test("GET /check/{key} rejects a bad key or query with a 400 and changes no
     ["/check/k?limit=-1", "limit"],
     ["/check/k?window_ms=2592000001", "window_ms"],
     ["/check/k?algorithm=nope", "algorithm"],
-    ["/check/k?cost=1", ""],
+    ["/check/k?limit=0&utm_source=x", "limit"],
     ["/check/k?burst=2", "burst"],
     ["/check/k?limit=1&limit=2", ""],
     ["/check/%E0%A4%A", "", "invalid_path"],
@@ -298,6 +298,17 @@ Deno.test("GET /check/{key} rejects a bad key or query with a 400 and changes no
       }
     });
   }
+  assert.equal(await store.countCounters(), 0);
+});
+
+Deno.test("GET /check/{key} ignores unknown query parameters (changed by issue 11)", async () => {
+  // `cost` (not a peek parameter) and any other unknown one used to be a 400; now they are left
+  // out, so a peek stays a peek whatever the query says.
+  const { app, store } = makeTestApp();
+  const res = await app.request("/check/k?limit=1&cost=5&_=123&_=124");
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.deepEqual([body.limit, body.current_count, body.remaining], [1, 0, 1]);
   assert.equal(await store.countCounters(), 0);
 });
 

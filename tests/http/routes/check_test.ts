@@ -141,3 +141,34 @@ Deno.test("unknown routes get 404 and wrong methods 405 with Allow", async () =>
   assert.equal(wrong.headers.get("Allow"), "POST");
   assert.equal((await wrong.json()).error.code, "method_not_allowed");
 });
+
+Deno.test("POST /check, its multi-limit items and batch items read null as absent", async () => {
+  const { app } = makeTestApp({
+    env: { RATELIMITER_DEFAULT_LIMIT: "2", RATELIMITER_DEFAULT_WINDOW_MS: "5000" },
+  });
+  const single = await app.request(
+    "/check",
+    jsonRequest({ key: "n", limit: null, window_ms: null, algorithm: null, cost: null }),
+  );
+  assert.equal(single.status, 200);
+  const answer = await single.json();
+  assert.deepEqual([answer.limit, answer.window_ms, answer.algorithm], [2, 5000, "sliding_log"]);
+  const multi = await app.request(
+    "/check",
+    jsonRequest({ key: null, limits: [{ key: "m", limit: 3, window_ms: null, burst: null }] }),
+  );
+  assert.equal(multi.status, 200);
+  assert.equal((await multi.json()).limits[0].window_ms, 5000);
+  const batch = await app.request(
+    "/check/batch",
+    jsonRequest({ checks: [{ key: "b", limit: null, cost: null }, { key: "b", window_ms: null }] }),
+  );
+  assert.equal(batch.status, 200);
+  const results = (await batch.json()).results;
+  assert.deepEqual(results.map((r: { current_count: number }) => r.current_count), [1, 2]);
+  assert.equal(
+    (await app.request("/check", jsonRequest({ key: null, limit: 1 }))).status,
+    400,
+    "null as the key is no key",
+  );
+});

@@ -16,11 +16,14 @@ function flakyStore(): Store & { up: boolean } {
   return store;
 }
 
-Deno.test("GET /health answers 200 with the node id and store status", async () => {
+Deno.test("GET /health answers 200, status healthy, with the node id and store status", async () => {
   const { app } = makeTestApp({ env: { RATELIMITER_NODE_ID: "n-7" } });
   const res = await app.request("/health");
   assert.equal(res.status, 200);
   const body = await res.json();
+  // The original service's clients compare against exactly this value.
+  assert.equal(body.status, "healthy");
+  assert.equal(typeof body.version, "string");
   assert.equal(body.node_id, "n-7");
   assert.deepEqual(body.store, { kind: "memory", status: "up" });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
 import { jsonRequest, makeTestApp } from "../../_helpers/app.ts";
+import { promtool } from "../../_helpers/promtool.ts";
 
 Deno.test("GET /metrics counts checks by result and routes by pattern, never by key", async () => {
   const { app } = makeTestApp({ env: { RATELIMITER_NODE_ID: "node-x" } });
@@ -29,10 +30,6 @@ Deno.test("GET /metrics counts checks by result and routes by pattern, never by 
 });
 
 Deno.test("createMetrics() output passes promtool check metrics", async () => {
-  const promtool = await new Deno.Command("which", { args: ["promtool"], stdout: "null" }).output();
-  if (!promtool.success) {
-    throw new Error("promtool not found: install the Debian package prometheus (CI does)");
-  }
   const metrics = createMetrics({ nodeId: "n1" });
   metrics.checkDuration.observe(0.002);
   metrics.httpRequests.inc({ method: "GET", route: "/health", status: "200" });
@@ -41,18 +38,8 @@ Deno.test("createMetrics() output passes promtool check metrics", async () => {
   metrics.circuitState.set(2);
   metrics.storeUp.set(0);
   await new Promise((r) => setTimeout(r, 50));
-  const child = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(await metrics.render()));
-  await writer.close();
-  const out = await child.output();
-  const report = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, report);
+  const check = await promtool(["check", "metrics"], await metrics.render());
+  assert.equal(check.code, 0, check.output);
 });
 
 Deno.test("GET /metrics labels an unknown method OTHER, so clients cannot mint series", async () => {
