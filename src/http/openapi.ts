@@ -21,6 +21,7 @@ import {
 } from "../limiter/bounds.ts";
 import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import { ALGORITHMS } from "../limiter/types.ts";
+import { STORE_FULL_CODE } from "../store/memory_store.ts";
 import { VERSION } from "../version.ts";
 
 const algorithmSchema = z.enum(ALGORITHMS);
@@ -205,7 +206,7 @@ export interface OpenApiOptions {
 /** Descriptions of the request fields, for the rules JSON Schema cannot state. */
 const FIELD_DESCRIPTIONS: Record<string, string> = {
   key: `The rate-limit key: 1 to ${MAX_KEY_BYTES} bytes of UTF-8 (not characters), well-formed ` +
-    "Unicode, no NUL. Exactly one of `key` or `limits`.",
+    "Unicode, no NUL.",
   limits: `1 to ${MAX_LIMITS_PER_CHECK} limits decided together, atomically: allowed only if ` +
     "every one allows, and only then counted. Their keys must share a leading hash tag (e.g. " +
     '`"{tenant42}:user"` and `"{tenant42}:ip"`); each (key, algorithm) at most once. Exactly one ' +
@@ -299,6 +300,9 @@ const BODY_ERRORS: ErrorCodes = {
 };
 
 const STORE_ERRORS: ErrorCodes = { 503: ["store_unavailable"] };
+
+/** A check may also find the embedded store full (in `closed` mode). */
+const CHECK_STORE_ERRORS: ErrorCodes = { 503: ["store_unavailable", STORE_FULL_CODE] };
 
 const AUTH_ERRORS: ErrorCodes = { 400: ["invalid_request"], 401: ["unauthorized"] };
 
@@ -429,7 +433,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
         responses: {
           ...checkResponses,
-          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, STORE_ERRORS, {
+          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, CHECK_STORE_ERRORS, {
             400: ["policy_violation"],
           }),
         },
@@ -452,7 +456,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
             headers: { "X-RateLimit-Degraded": headerRef("X-RateLimit-Degraded") },
             content: json(ref("BatchAnswer")),
           },
-          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, STORE_ERRORS, {
+          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, CHECK_STORE_ERRORS, {
             400: ["policy_violation"],
           }),
         },
@@ -465,7 +469,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         summary: "Peek: the state of a key under a limit, counting nothing (cost 0)",
         description: "The query takes the fields of a single-key check but `cost`, with the " +
           "same rules (`burst` only with gcra, `refill_rate` only with token_bucket, the limits " +
-          "policy); other parameters are ignored.",
+          "policy); other parameters are ignored. " + policyText(policy),
         parameters: [
           keyParameter("The key: the rest of the path, so it may hold `/`."),
           ...peekParameters(),
@@ -473,7 +477,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         responses: {
           "200": { ...checkResponses["200"], content: json(ref("CheckAnswer")) },
           "429": { ...checkResponses["429"], content: json(ref("CheckAnswer")) },
-          ...errorResponses(COMMON_ERRORS, STORE_ERRORS, {
+          ...errorResponses(COMMON_ERRORS, CHECK_STORE_ERRORS, {
             400: ["invalid_request", "policy_violation"],
           }),
         },
@@ -670,7 +674,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
       description: "A distributed rate limiter: one HTTP API on every node, one shared store. " +
         'Every error answers `{"error": {"code", "message", "details"?}}`; a method a ' +
         "path does not take answers 405 `method_not_allowed` with `Allow`, an unknown path 404 " +
-        "`not_found`. " + policyText(policy),
+        "`not_found`.",
     },
     tags: [
       { name: "checks", description: "Rate-limit decisions" },
@@ -725,7 +729,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
           "Exactly one of `key` (one limit, with its fields beside it) or `limits` (several). " +
             "`burst` only with gcra, `refill_rate` only with token_bucket. " + nullIsAbsent +
             ` Hard bounds: limit, cost, burst, refill_rate ≤ ${MAX_LIMIT}, window_ms ≤ ` +
-            `${MAX_WINDOW_MS}; below them, the limits policy (see the document's description).`,
+            `${MAX_WINDOW_MS}. ` + policyText(policy),
         ),
         BatchRequest: requestSchema(
           batchBodySchema,
