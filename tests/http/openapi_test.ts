@@ -22,6 +22,8 @@ import {
 import { DEFAULT_LIMITS_POLICY } from "../../src/limiter/limits_policy.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
 import { FakeStore } from "../_helpers/fake_store.ts";
+import { createMetrics } from "../../src/metrics/metrics.ts";
+import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
 
 type Json = Record<string, unknown>;
 type App = ReturnType<typeof makeTestApp>["app"];
@@ -290,4 +292,26 @@ Deno.test("answers of a failing store match the documented schemas", async () =>
   const body = await check.json();
   validate(responseSchema(document, "post", "/check", 503), body);
   assert.ok(errorBodySchema.safeParse(body).success);
+});
+
+Deno.test("degraded answers of the open failure mode match the documented schemas", async () => {
+  const inner = new FakeStore();
+  const metrics = createMetrics({ nodeId: "test", defaultMetrics: false });
+  const store = new FailureModeStore({ inner, failureMode: "open", liveNodes: () => 1, metrics });
+  const { app } = makeTestApp({ store, metrics });
+  const document = await fetchDocument(app);
+  const validate = validatorOf(document);
+  inner.mode = "fail";
+  const check = await app.request("/check", jsonRequest({ key: "a" }));
+  assert.equal(check.status, 200);
+  assert.equal(check.headers.get("x-ratelimit-degraded"), "open");
+  const answer = await check.json();
+  assert.equal(answer.degraded, true);
+  validate(responseSchema(document, "post", "/check", 200), answer);
+  assert.ok(checkAnswerSchema.safeParse(answer).success);
+  const batch = await app.request("/check/batch", jsonRequest({ checks: [{ key: "a" }] }));
+  assert.equal(batch.headers.get("x-ratelimit-degraded"), "open");
+  const results = await batch.json();
+  validate(responseSchema(document, "post", "/check/batch", 200), results);
+  assert.ok(batchAnswerSchema.safeParse(results).success);
 });
