@@ -14,6 +14,7 @@ import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
@@ -96,6 +97,10 @@ export function createApp(deps: AppDeps): Hono {
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,
     }),
+  );
+  app.route(
+    "/",
+    createOpenApiRoutes({ policy: config.limitsPolicy, readAuth: config.adminReadAuth }),
   );
   app.get("/metrics", async (c) => {
     const text = await metrics.render();
