@@ -39,7 +39,10 @@ export interface ReadmeExamples {
   readonly examples: CurlExample[];
   /** One line per `curl` example (or block) that could not be understood. */
   readonly errors: string[];
-  /** Occurrences of the word `curl` as a command anywhere in fenced blocks (a cross-check). */
+  /**
+   * `curl` commands in fenced blocks of any language, counted by a pattern (at a line's start,
+   * after a `$ ` prompt or after `;`, `&`, `|`, `(`): a cross-check that none was skipped.
+   */
   readonly curlWords: number;
 }
 
@@ -258,7 +261,7 @@ export function readmeCurlExamples(
   const errors: string[] = [];
   let curlWords = 0;
   fences.forEach((fence, index) => {
-    curlWords += fence.text.match(/(^|[\s;&|(])curl\s/gm)?.length ?? 0;
+    curlWords += fence.text.match(/(?:^|[;&|(])[ \t]*(?:\$[ \t]+)?curl\s/gm)?.length ?? 0;
     if (!SHELL_LANGS.has(fence.lang)) return;
     let commands: ShellCommand[];
     try {
