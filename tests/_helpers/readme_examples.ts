@@ -179,7 +179,7 @@ export function parseShell(text: string, vars: ReadonlyMap<string, string>): She
 }
 
 /** The curl options the README may use, and whether each takes a value. */
-const CURL_OPTIONS: Record<string, "method" | "header" | "data" | "include" | "flag"> = {
+const CURL_OPTIONS: Record<string, "method" | "header" | "data" | "json" | "include" | "flag"> = {
   "-X": "method",
   "--request": "method",
   "-H": "header",
@@ -188,12 +188,15 @@ const CURL_OPTIONS: Record<string, "method" | "header" | "data" | "include" | "f
   "--data": "data",
   "--data-raw": "data",
   "--data-binary": "data",
+  "--json": "json",
   "-i": "include",
   "--include": "include",
   "-s": "flag",
   "--silent": "flag",
   "-S": "flag",
   "--show-error": "flag",
+  "-f": "flag",
+  "--fail": "flag",
 };
 
 /** Reads the words of one `curl` command (without its answer). */
@@ -205,6 +208,7 @@ export function parseCurl(
   const headers: [string, string][] = [];
   let body: string | undefined;
   let include = false;
+  let json = false;
   const urls: string[] = [];
   for (let i = 1; i < words.length; i++) {
     const word = words[i]!;
@@ -225,7 +229,13 @@ export function parseCurl(
       const value = words[++i];
       if (value === undefined) throw new SyntaxError(`Cannot run curl: "${flag}" has no value`);
       if (kind === "method") method = value;
-      if (kind === "data") body = body === undefined ? value : `${body}&${value}`;
+      if ((kind === "data" || kind === "json") && value.startsWith("@")) {
+        throw new SyntaxError(`Cannot run curl: "${flag} ${value}" reads a file`);
+      }
+      if (kind === "data" || kind === "json") {
+        body = body === undefined ? value : `${body}${kind === "json" ? "" : "&"}${value}`;
+      }
+      if (kind === "json") json = true;
       if (kind === "header") {
         const colon = value.indexOf(":");
         if (colon <= 0) {
@@ -238,6 +248,10 @@ export function parseCurl(
   if (urls.length !== 1) {
     throw new SyntaxError(`Cannot run curl: expected one URL, received ${JSON.stringify(urls)}`);
   }
+  // `--json` is `-d` with JSON's content-type and accept, unless given.
+  const has = (name: string) => headers.some(([h]) => h.toLowerCase() === name);
+  if (json && !has("content-type")) headers.push(["content-type", "application/json"]);
+  if (json && !has("accept")) headers.push(["accept", "application/json"]);
   return {
     method: method ?? (body === undefined ? "GET" : "POST"),
     url: urls[0]!,

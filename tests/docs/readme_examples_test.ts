@@ -131,8 +131,13 @@ Deno.test("parseCurl() reads the method, headers, body and flags", () => {
     include: true,
   });
   assert.equal(parseCurl(["curl", "localhost:8000/x"]).method, "GET");
+  assert.deepEqual(parseCurl(["curl", "-f", "--json", '{"a":1}', "localhost:8000/x"]).headers, [
+    ["content-type", "application/json"],
+    ["accept", "application/json"],
+  ]);
   assert.throws(() => parseCurl(["curl", "-o", "f", "localhost:8000/x"]), /"-o": not supported/);
   assert.throws(() => parseCurl(["curl", "a", "b"]), /expected one URL/);
+  assert.throws(() => parseCurl(["curl", "-d", "@body.json", "a"]), /reads a file/);
 });
 
 Deno.test("readmeCurlExamples() takes a following json block or a trailing JSON comment as the answer", () => {
