@@ -1,15 +1,13 @@
 /**
  * `GET /docs`: an interactive API reference (Swagger UI) of the document at `/openapi.json`,
  * served entirely by the node. Its JavaScript and CSS come from the npm package `swagger-ui-dist`
- * as text imports, so they are part of the module graph: cached by `deno install`, embedded by
- * `deno compile`, and read without any file permission. No CDN, so the page works in a closed
+ * as text imports (dynamic, with literal specifiers), so they are part of the module graph: cached
+ * by `deno install`, embedded by `deno compile`, and read without any file permission. No CDN, so the page works in a closed
  * network.
  *
  * @module
  */
 import { Hono } from "hono";
-import swaggerUiBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
-import swaggerUiCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import { ApiError } from "../../errors.ts";
 
 /** Where the page's assets are served; each file name carries a hash of its content. */
@@ -76,6 +74,12 @@ function escapeHtml(text: string): string {
 }
 
 async function buildFiles(specUrl: string, title: string): Promise<DocsFiles> {
+  // Imported on first use, so a node that never serves the page does not hold ~4 MB of text. The
+  // specifiers are literals: `deno compile` embeds them like static imports.
+  const [{ default: swaggerUiCss }, { default: swaggerUiBundle }] = await Promise.all([
+    import("swagger-ui-dist/swagger-ui.css", { with: { type: "text" } }),
+    import("swagger-ui-dist/swagger-ui-bundle.js", { with: { type: "text" } }),
+  ]);
   const [css, bundle, init] = await Promise.all([
     asset("swagger-ui", "css", "text/css; charset=utf-8", swaggerUiCss),
     asset("swagger-ui-bundle", "js", "text/javascript; charset=utf-8", swaggerUiBundle),
@@ -103,14 +107,19 @@ async function buildFiles(specUrl: string, title: string): Promise<DocsFiles> {
 
 /**
  * `GET /docs` (the page, revalidated on every load) and `GET /docs/assets/{name}` (its files,
- * cached for a year: a new content gets a new name). Nothing is encoded or hashed until the first
- * request, so a node that never serves the page pays only for the imported text.
+ * cached for a year: a new content gets a new name). Nothing is imported, encoded or hashed until
+ * the first request.
  */
 export function createDocsRoutes(options: DocsRoutesOptions = {}): Hono {
   const specUrl = options.specUrl ?? "/openapi.json";
   const title = options.title ?? "ratelimiter-service API";
   let files: Promise<DocsFiles> | undefined;
-  const getFiles = () => files ??= buildFiles(specUrl, title);
+  // A failed build (an import that could not load) is retried by the next request, not kept.
+  const getFiles = () =>
+    files ??= buildFiles(specUrl, title).catch((error) => {
+      files = undefined;
+      throw error;
+    });
   const app = new Hono();
 
   app.get("/docs", async (c) => {
