@@ -534,6 +534,38 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/docs": {
+      get: {
+        operationId: "docs",
+        tags: ["operations"],
+        summary: "Interactive reference of this API (Swagger UI, served by the node)",
+        responses: {
+          "200": {
+            description: "The page",
+            content: { "text/html": { schema: { type: "string" } } },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
+    "/docs/assets/{name}": {
+      get: {
+        operationId: "docsAsset",
+        tags: ["operations"],
+        summary: "A script or style sheet of the docs page; its name carries a hash of its content",
+        parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+        responses: {
+          "200": {
+            description: "The file, cacheable for a year",
+            content: {
+              "text/javascript": { schema: { type: "string" } },
+              "text/css": { schema: { type: "string" } },
+            },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
     "/api/nodes": {
       get: {
         operationId: "listNodes",
