@@ -305,7 +305,7 @@ export function createClient(options: ClientOptions): RatelimiterClient {
         keyOf(request),
         async () => (await send("POST", "/check", request, call, [200, 429])).body as CheckAnswer,
       )) as RatelimiterClient["check"],
-    peek: (key, params, call = {}) => {
+    peek: async (key, params, call = {}) => {
       const path = `/check/${segment(key)}${query(params as Record<string, string | number>)}`;
       return decide(key, async () =>
         (await send("GET", path, undefined, call, [200, 429]))
@@ -332,16 +332,16 @@ export function createClient(options: ClientOptions): RatelimiterClient {
     },
     nodes: async (call) => (await api<{ nodes: NodeInfo[] }>("GET", "/nodes", call)).nodes,
     limits: {
-      list: (params, call) => api("GET", `/limits${query(params)}`, call),
-      get: (key, call) => api("GET", `/limits/${segment(key)}`, call),
-      put: (key, override, call) => api("PUT", `/limits/${segment(key)}`, call, override),
-      delete: (key, call) => api("DELETE", `/limits/${segment(key)}`, call),
+      list: async (params, call) => api("GET", `/limits${query(params)}`, call),
+      get: async (key, call) => api("GET", `/limits/${segment(key)}`, call),
+      put: async (key, override, call) => api("PUT", `/limits/${segment(key)}`, call, override),
+      delete: async (key, call) => api("DELETE", `/limits/${segment(key)}`, call),
     },
     counters: {
-      list: (params, call) => api("GET", `/counters${query({ ...params })}`, call),
-      reset: (key, call) => api("POST", `/counters/${segment(key)}/reset`, call),
+      list: async (params, call) => api("GET", `/counters${query({ ...params })}`, call),
+      reset: async (key, call) => api("POST", `/counters/${segment(key)}/reset`, call),
     },
-    blocks: (params, call) => api("GET", `/blocks${query({ ...params })}`, call),
+    blocks: async (params, call) => api("GET", `/blocks${query({ ...params })}`, call),
   };
   return client;
 }
