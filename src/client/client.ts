@@ -307,7 +307,7 @@ export function createClient(options: ClientOptions): RatelimiterClient {
       )) as RatelimiterClient["check"],
     peek: async (key, params, call = {}) => {
       const path = `/check/${segment(key)}${query(params as Record<string, string | number>)}`;
-      return decide(key, async () =>
+      return await decide(key, async () =>
         (await send("GET", path, undefined, call, [200, 429]))
           .body as CheckAnswer);
     },
@@ -332,16 +332,17 @@ export function createClient(options: ClientOptions): RatelimiterClient {
     },
     nodes: async (call) => (await api<{ nodes: NodeInfo[] }>("GET", "/nodes", call)).nodes,
     limits: {
-      list: async (params, call) => api("GET", `/limits${query(params)}`, call),
-      get: async (key, call) => api("GET", `/limits/${segment(key)}`, call),
-      put: async (key, override, call) => api("PUT", `/limits/${segment(key)}`, call, override),
-      delete: async (key, call) => api("DELETE", `/limits/${segment(key)}`, call),
+      list: async (params, call) => await api("GET", `/limits${query(params)}`, call),
+      get: async (key, call) => await api("GET", `/limits/${segment(key)}`, call),
+      put: async (key, override, call) =>
+        await api("PUT", `/limits/${segment(key)}`, call, override),
+      delete: async (key, call) => await api("DELETE", `/limits/${segment(key)}`, call),
     },
     counters: {
-      list: async (params, call) => api("GET", `/counters${query({ ...params })}`, call),
-      reset: async (key, call) => api("POST", `/counters/${segment(key)}/reset`, call),
+      list: async (params, call) => await api("GET", `/counters${query({ ...params })}`, call),
+      reset: async (key, call) => await api("POST", `/counters/${segment(key)}/reset`, call),
     },
-    blocks: async (params, call) => api("GET", `/blocks${query({ ...params })}`, call),
+    blocks: async (params, call) => await api("GET", `/blocks${query({ ...params })}`, call),
   };
   return client;
 }
