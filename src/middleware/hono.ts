@@ -21,11 +21,29 @@ import { createDecide, type RateLimitOptions } from "./_decide.ts";
 export type { RateLimitOptions } from "./_decide.ts";
 
 /**
- * The part of Hono's `Context` the middleware reads; Hono's own `Context` is one, and `key` and
- * `cost` receive the app's full context. Written out so this module imports nothing from hono,
- * neither at run time nor for its types: it works with the app's own copy of hono.
+ * The parts of Hono's `Context` a key or cost function usually reads; Hono's own `Context` is one.
+ * Written out so this module imports nothing from hono, neither at run time nor for its types:
+ * it works with the app's own copy of hono. Annotate the parameter (`key: (c: Context<MyEnv>) =>
+ * …`) to read the rest of the app's context with its types.
  */
 export interface HonoContextLike {
+  /** The request. */
+  req: {
+    /** The raw `Request`. */
+    raw: Request;
+    /** The URL of the request. */
+    url: string;
+    /** The request's method. */
+    method: string;
+    /** The request's path. */
+    path: string;
+    /** A request header, or undefined. */
+    header(name: string): string | undefined;
+    /** A query parameter, or undefined. */
+    query(name: string): string | undefined;
+  };
+  /** A value set on the context (`c.set`), e.g. by an auth middleware. */
+  get(key: string): unknown;
   /** The response, once the handlers after this middleware have run. */
   res: Response;
 }
@@ -52,6 +70,14 @@ export function rateLimit<C extends HonoContextLike>(
     const verdict = await decide(c);
     if (!verdict.pass) return verdict.response;
     await next();
-    for (const [name, value] of Object.entries(verdict.headers)) c.res.headers.set(name, value);
+    const entries = Object.entries(verdict.headers);
+    if (entries.length === 0) return;
+    try {
+      for (const [name, value] of entries) c.res.headers.set(name, value);
+    } catch {
+      // Immutable headers (a Response from fetch() or Response.redirect()): copy it.
+      c.res = new Response(c.res.body, c.res);
+      for (const [name, value] of entries) c.res.headers.set(name, value);
+    }
   };
 }
