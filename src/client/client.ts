@@ -178,15 +178,21 @@ interface Answer {
  * Creates a client of the node at `options.url`. Runs wherever `fetch` does (Deno, Node 20+,
  * browsers, workers) and imports nothing else.
  *
- * Throws a `TypeError` for a URL that is not `http:` or `https:`, a `RangeError` for a timeout
- * that is not a positive number.
+ * Throws a `TypeError` for a URL that is not `http:` or `https:` or holds credentials (pass the
+ * admin token as `token`), a `RangeError` for a timeout that is not a positive number.
  */
 export function createClient(options: ClientOptions): RatelimiterClient {
   const base = new URL(options.url);
   if (base.protocol !== "http:" && base.protocol !== "https:") {
     throw new TypeError(`Invalid url: expected http: or https:, received ${base.protocol}`);
   }
-  const root = base.href.replace(/\/+$/, "");
+  if (base.username !== "" || base.password !== "") {
+    // Never echoed: a password in the URL is a secret.
+    throw new TypeError(
+      "Invalid url: credentials in the URL are not supported; pass token instead",
+    );
+  }
+  const root = `${base.origin}${base.pathname}`.replace(/\/+$/, "");
   const defaultTimeout = timeoutOf(options.timeoutMs, 1000, "timeoutMs");
   const onUnavailable = options.onUnavailable ?? "open";
   if (!ON_UNAVAILABLE.includes(onUnavailable)) {

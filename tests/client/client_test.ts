@@ -226,9 +226,33 @@ Deno.test("createClient() gives up on a silent service after timeoutMs", async (
 
 Deno.test("createClient() refuses a bad url, timeout or onUnavailable", () => {
   assert.throws(() => createClient({ url: "ftp://x" }), TypeError);
+  assert.throws(() => createClient({ url: "http://u:s3cret@x" }), (error: Error) => {
+    assert.ok(error instanceof TypeError && !error.message.includes("s3cret"));
+    return true;
+  });
   assert.throws(() => createClient({ url: "http://x", timeoutMs: 0 }), RangeError);
   assert.throws(
     () => createClient({ url: "http://x", onUnavailable: "maybe" as "open" }),
     TypeError,
   );
+});
+
+Deno.test("createClient() reads a proxy's 5xx as unavailable and its 4xx as an error", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) =>
+      new URL(request.url).pathname === "/check"
+        ? new Response("<html>Bad Gateway</html>", { status: 502 })
+        : new Response("not here", { status: 404 }),
+  );
+  try {
+    const client = createClient({ url: `http://127.0.0.1:${server.addr.port}` });
+    const answer = await client.check({ key: "k" });
+    assert.equal(answer.unavailable && answer.reason, "server_error");
+    const error = await rejection(client.nodes());
+    assert.ok(error instanceof RatelimiterError);
+    assert.deepEqual([error.status, error.code], [404, "http_error"]);
+  } finally {
+    await server.shutdown();
+  }
 });
