@@ -175,8 +175,8 @@ interface Answer {
 }
 
 /**
- * Creates a client of the node at `options.url`. Runs wherever `fetch` does (Deno, Node 20+,
- * browsers, workers) and imports nothing else.
+ * Creates a client of the node at `options.url`. Uses only `fetch` and `AbortSignal` (tested in
+ * Deno and Node 20) and imports nothing else.
  *
  * Throws a `TypeError` for a URL that is not `http:` or `https:` or holds credentials (pass the
  * admin token as `token`), a `RangeError` for a timeout that is not a positive number.

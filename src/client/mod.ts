@@ -1,6 +1,6 @@
 /**
- * A typed client of the rate-limiter service, for Deno, Node 20+ and browsers: it imports nothing
- * but `fetch`.
+ * A typed client of the rate-limiter service, for Deno and Node 20+: it imports nothing and uses
+ * only `fetch`.
  *
  * ```ts
  * import { createClient } from "./mod.ts";

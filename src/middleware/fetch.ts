@@ -1,5 +1,5 @@
 /**
- * Rate limiting for a plain fetch handler (`Deno.serve`, Bun, workers), decided by the
+ * Rate limiting for a plain fetch handler (`Deno.serve` or any `(request) => Response`), decided by the
  * rate-limiter service.
  *
  * ```ts
