@@ -12,8 +12,10 @@ import type { OverrideStore } from "../cluster/override_store.ts";
 import { MemoryRegistry } from "../cluster/memory_registry.ts";
 import { NodeRegistry } from "../cluster/node_registry.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
+import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
 import { MAX_BODY_BYTES } from "./body.ts";
@@ -46,9 +48,9 @@ export interface AppDeps {
 
 /**
  * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
- * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`); 404 and 405 (with `Allow`) for
- * what no route takes; every error answered by the one error mapping; and the exact `POST /check`
- * answered by its fast path in front of Hono.
+ * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`); 404 and 405 (with
+ * `Allow`) for what no route takes; every error answered by the one error mapping; and the exact
+ * `POST /check` answered by its fast path in front of Hono.
  */
 export function createApp(deps: AppDeps): Hono {
   const { config, store, metrics, logger } = deps;
@@ -97,10 +99,15 @@ export function createApp(deps: AppDeps): Hono {
       logger,
     }),
   );
+  app.route(
+    "/",
+    createOpenApiRoutes({ policy: config.limitsPolicy, readAuth: config.adminReadAuth }),
+  );
   app.get("/metrics", async (c) => {
     const text = await metrics.render();
     return c.body(text, 200, { "Content-Type": metrics.contentType });
   });
+  app.route("/", createDocsRoutes());
 
   const errorResponse = createErrorResponse({ metrics, logger });
   app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));

@@ -23,6 +23,7 @@ import { DEFAULT_BODY_TIMEOUT_MS } from "../../config.ts";
 import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
 import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
+import { rateLimitHeaders } from "../../client/headers.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";
 
@@ -129,24 +130,8 @@ export function checkAnswer(
   };
 }
 
-/**
- * The standard rate-limit headers of an answer: `X-RateLimit-*`, `Retry-After` when blocked, and
- * the IETF draft-10 `RateLimit-Policy` / `RateLimit` pair. Times are delta seconds.
- */
-export function rateLimitHeaders(answer: CheckAnswer): Record<string, string> {
-  const resetSeconds = Math.ceil(answer.reset_after_ms / 1000);
-  const windowSeconds = Math.max(1, Math.ceil(answer.window_ms / 1000));
-  const t = answer.allowed ? resetSeconds : answer.retry_after_seconds;
-  const headers: Record<string, string> = {
-    "X-RateLimit-Limit": String(answer.limit),
-    "X-RateLimit-Remaining": String(answer.remaining),
-    "X-RateLimit-Reset": String(t),
-    "RateLimit-Policy": `"default";q=${answer.limit};w=${windowSeconds}`,
-    "RateLimit": `"default";r=${answer.remaining};t=${t}`,
-  };
-  if (!answer.allowed) headers["Retry-After"] = String(answer.retry_after_seconds);
-  return headers;
-}
+// The standard rate-limit headers of an answer: one function for the node and the client.
+export { rateLimitHeaders };
 
 /** Adds `X-RateLimit-Degraded: <mode>` when an outcome came from the failure mode. */
 export function degradedHeaders(
