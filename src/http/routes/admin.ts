@@ -16,6 +16,7 @@ import { readJsonBody } from "../body.ts";
 import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
 import { parseWith } from "../validate.ts";
+import type { CounterInfo as CounterView } from "../../client/types.ts";
 
 /** Page size of `/api/counters` and `/api/blocks` when `?limit=` is not given. */
 export const DEFAULT_PAGE_SIZE = 100;
@@ -47,24 +48,8 @@ export interface AdminRoutesOptions {
   logger?: Logger;
 }
 
-/** One counter as `/api/counters` lists it, under the key's effective limit. */
-export interface CounterView {
-  key: string;
-  algorithm: string;
-  /** Requests counted in the current window. */
-  count: number;
-  limit: number;
-  window_ms: number;
-  remaining: number;
-  /** True when the next request of cost 1 would be refused. */
-  blocked: boolean;
-  /** Seconds until a request of cost 1 fits again; 0 when not blocked. */
-  retry_after_seconds: number;
-  /** Milliseconds until the oldest counted request leaves the window. */
-  reset_after_ms: number;
-  /** True when an operator's override set the limit. */
-  override: boolean;
-}
+// One counter as `/api/counters` lists it: one definition, shared with the typed client.
+export type { CounterView };
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();

@@ -24,6 +24,7 @@ import { pathKey } from "../path_key.ts";
 import { readQuery } from "../query.ts";
 import { parseWith, throwIssues, type ValidationIssue } from "../validate.ts";
 import { rateLimitHeaders } from "../../client/headers.ts";
+import type { CheckAnswer, MultiCheckAnswer } from "../../client/types.ts";
 
 export { checkBodySchema, keySchema } from "../check_input.ts";
 
@@ -42,36 +43,8 @@ export interface CheckRoutesOptions {
   clock?: MonotonicClock;
 }
 
-/** The JSON answer of one check. */
-export interface CheckAnswer {
-  allowed: boolean;
-  key: string;
-  algorithm: string;
-  current_count: number;
-  remaining: number;
-  retry_after_seconds: number;
-  retry_after_ms: number;
-  reset_after_ms: number;
-  limit: number;
-  window_ms: number;
-  /** `gcra` only: the burst in effect. */
-  burst?: number;
-  /** `token_bucket` only: tokens refilled per window. */
-  refill_rate?: number;
-  /** Present (true) only when the answer came from the failure mode, not the shared store. */
-  degraded?: true;
-}
-
-/**
- * The JSON answer of a multi-limit check: the fields of the limit that decided (the denying limit
- * with the longest retry, or the first limit when allowed) plus every limit's own answer.
- */
-export interface MultiCheckAnswer extends CheckAnswer {
-  limits: CheckAnswer[];
-  /** Index in `limits` of the denying limit with the longest retry (first on a tie), or null. */
-  denied_index: number | null;
-  denied_key: string | null;
-}
+// The JSON answers of a check: one definition, shared with the typed client.
+export type { CheckAnswer, MultiCheckAnswer };
 
 /** Builds the JSON answer of one decided limit. */
 export function toAnswer(
