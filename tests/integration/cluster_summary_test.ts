@@ -87,5 +87,9 @@ Deno.test({
     // Totals count only the Up nodes.
     assert.equal(after.totals.allowed_per_second, nodeB.allowed_per_second);
     assert.equal(after.totals.blocked_per_second, nodeB.blocked_per_second);
+
+    // A node that stops cleanly removes its figures.
+    assert.equal(await b.stop("SIGTERM"), 0);
+    assert.equal(await redis.cli("HEXISTS", "rl:node_stats", "node-b"), "0");
   },
 });
