@@ -11,6 +11,8 @@ import { MemoryOverrideStore } from "../cluster/memory_override_store.ts";
 import type { OverrideStore } from "../cluster/override_store.ts";
 import { MemoryRegistry } from "../cluster/memory_registry.ts";
 import { NodeRegistry } from "../cluster/node_registry.ts";
+import { MemoryNodeStats } from "../cluster/memory_node_stats.ts";
+import { LocalFigures, type NodeStats } from "../cluster/node_stats.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
@@ -40,6 +42,11 @@ export interface AppDeps {
   overrideStore?: OverrideStore;
   /** This node's registry, listed by `/api/nodes`. @default {an unstarted in-memory one} */
   registry?: NodeRegistry;
+  /**
+   * Every node's recent figures, for `/api/cluster`.
+   * @default {this node's alone, from `metrics` and `store`, sampled only by its own loop if started}
+   */
+  nodeStats?: NodeStats;
   /** Where management changes are announced to every node. @default {in process} */
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
@@ -74,6 +81,10 @@ export function createApp(deps: AppDeps): Hono {
     ttlSeconds: config.nodeTtlSeconds,
     heartbeatSeconds: config.nodeHeartbeatSeconds,
   });
+  const nodeStats = deps.nodeStats ?? new MemoryNodeStats({
+    id: config.nodeId,
+    figures: new LocalFigures({ metrics, store }),
+  });
 
   const httpRequests = new HttpRequestMetrics(metrics);
   app.use(httpMetrics({ requests: httpRequests, clock }));
@@ -92,6 +103,7 @@ export function createApp(deps: AppDeps): Hono {
     createAdminRoutes({
       store,
       registry,
+      nodeStats,
       overrides: overrideStore,
       events,
       defaults,

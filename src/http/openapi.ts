@@ -22,6 +22,7 @@ import {
 import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import { ALGORITHMS } from "../limiter/types.ts";
 import { STORE_FULL_CODE } from "../store/memory_store.ts";
+import { CIRCUIT_STATES } from "../store/circuit_breaker.ts";
 import { VERSION } from "../version.ts";
 
 const algorithmSchema = z.enum(ALGORITHMS);
@@ -118,6 +119,35 @@ export const nodesAnswerSchema = z.strictObject({
     version: z.string(),
     self: z.boolean().meta({ description: "True for the node that answered" }),
   })),
+});
+
+/** zod schema of the answer of `GET /api/cluster`. */
+export const clusterAnswerSchema = z.strictObject({
+  generated_at: isoTime,
+  nodes: z.array(z.strictObject({
+    id: z.string(),
+    address: z.string(),
+    state: z.enum(["Up", "Down"]),
+    version: z.string(),
+    last_heartbeat: isoTime,
+    store: storeView,
+    circuit_state: z.enum(CIRCUIT_STATES).nullable().meta({
+      description: "The node's store circuit breaker; null on the embedded store (no breaker)",
+    }),
+    allowed_per_second: z.number().min(0).meta({
+      description: "Checks allowed per second over the last few seconds",
+    }),
+    blocked_per_second: z.number().min(0).meta({
+      description: "Checks blocked per second over the last few seconds",
+    }),
+    p99_check_ms: z.number().min(0).nullable().meta({
+      description: "p99 check latency over the last few seconds, in ms; null: no check timed",
+    }),
+  })),
+  totals: z.strictObject({
+    allowed_per_second: z.number().min(0).meta({ description: "Sum over the Up nodes" }),
+    blocked_per_second: z.number().min(0).meta({ description: "Sum over the Up nodes" }),
+  }),
 });
 
 /** zod schema of one override, as `/api/limits` shows it. */
@@ -578,6 +608,22 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/api/cluster": {
+      get: {
+        operationId: "clusterSummary",
+        tags: adminTag,
+        summary: "The nodes of the cluster with their recent rates, latency and store status",
+        description: "Every registered node, each with its checks allowed and blocked per second " +
+          "and its p99 check latency over the last few seconds (published by each node to the " +
+          "shared store every second), its store status and circuit state; totals over the Up " +
+          "nodes. A Down node shows its last figures.",
+        ...readSecurity,
+        responses: {
+          "200": { description: "The cluster summary", content: json(ref("ClusterAnswer")) },
+          ...errorResponses(COMMON_ERRORS, STORE_ERRORS, ...readAuthErrors),
+        },
+      },
+    },
     "/api/limits": {
       get: {
         operationId: "listLimits",
@@ -785,6 +831,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         Health: toSchema(healthAnswerSchema, "output"),
         Ready: toSchema(readyAnswerSchema, "output"),
         NodesAnswer: toSchema(nodesAnswerSchema, "output"),
+        ClusterAnswer: toSchema(clusterAnswerSchema, "output"),
         LimitsAnswer: toSchema(limitsAnswerSchema, "output"),
         Override: toSchema(overrideViewSchema, "output"),
         OverridePutAnswer: toSchema(overridePutAnswerSchema, "output"),
