@@ -12,7 +12,7 @@ import { startBrowser } from "../_helpers/browser.ts";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { integration as opts } from "../_helpers/options.ts";
 import { startRedis } from "../_helpers/redis_server.ts";
-import { sleep } from "../_helpers/wait.ts";
+import { sleep, waitFor } from "../_helpers/wait.ts";
 
 const TOKEN = "dashboard-browser-token-0123456789";
 const IDS = ["node-1", "node-2", "node-3"] as const;
@@ -194,7 +194,7 @@ Deno.test({
       });
 
       await step("checks sent to node 2 show up in the rates", async () => {
-        const sent = await checks(n2, "browser:traffic", 100_000, 50);
+        const sent = await checks(n2, "browser:traffic", 1000, 50);
         assert.ok(sent.every((s) => s === 200), JSON.stringify(sent));
         // Rates cover the last few seconds: a trickle keeps them above 0 however slow the poll.
         await waitForPage(
@@ -205,7 +205,7 @@ Deno.test({
             rate(s.nodes.find((n) => n.id === "node-2")?.allowed) > 0 &&
             s.counters.includes("browser:traffic"),
           20_000,
-          async () => void await checks(n2, "browser:traffic", 100_000, 5),
+          async () => void await checks(n2, "browser:traffic", 1000, 5),
         );
       });
 
@@ -226,6 +226,15 @@ Deno.test({
           // No token yet: the node answers 401, the page asks for it and nothing changes.
           await page.locator(`${item} button.reset`).setTimeout(10_000).click();
           await waitForPage(page, "#auth-needed", (s) => s.authNeeded);
+          // Chromium itself logs the 401 answer as a failed resource load: that one is expected.
+          const expected = () =>
+            errors.findIndex((e) =>
+              e.includes("status of 401") && /\/api\/counters\/[^ ]+\/reset\b/.test(e)
+            );
+          await waitFor("the browser's log of the 401", () => expected() >= 0, 5000).catch(
+            () => {},
+          );
+          if (expected() >= 0) errors.splice(expected(), 1);
           assert.equal(
             (await checks(n3, blockedKey, 3, 1))[0],
             429,
