@@ -14,6 +14,7 @@ import { NodeRegistry } from "../cluster/node_registry.ts";
 import { MemoryNodeStats } from "../cluster/memory_node_stats.ts";
 import { LocalFigures, type NodeStats } from "../cluster/node_stats.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
+import { createDashboardRoutes } from "./routes/dashboard.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
@@ -55,7 +56,7 @@ export interface AppDeps {
 
 /**
  * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
- * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`); 404 and 405 (with
+ * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
  * `Allow`) for what no route takes; every error answered by the one error mapping; and the exact
  * `POST /check` answered by its fast path in front of Hono.
  */
@@ -120,6 +121,7 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(text, 200, { "Content-Type": metrics.contentType });
   });
   app.route("/", createDocsRoutes());
+  app.route("/", createDashboardRoutes());
 
   const errorResponse = createErrorResponse({ metrics, logger });
   app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));

@@ -596,6 +596,39 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/dashboard": {
+      get: {
+        operationId: "dashboard",
+        tags: ["operations"],
+        summary: "Live operator dashboard of the cluster (served by the node, polls /api/*)",
+        responses: {
+          "200": {
+            description: "The page",
+            content: { "text/html": { schema: { type: "string" } } },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
+    "/dashboard/assets/{name}": {
+      get: {
+        operationId: "dashboardAsset",
+        tags: ["operations"],
+        summary:
+          "The script or style sheet of the dashboard; its name carries a hash of its content",
+        parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+        responses: {
+          "200": {
+            description: "The file, cacheable for a year",
+            content: {
+              "text/javascript": { schema: { type: "string" } },
+              "text/css": { schema: { type: "string" } },
+            },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
     "/api/nodes": {
       get: {
         operationId: "listNodes",
