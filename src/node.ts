@@ -20,7 +20,10 @@ import { RedisActiveCounters } from "./cluster/redis_active_counters.ts";
 import { RedisEvents } from "./cluster/redis_events.ts";
 import { RedisOverrideStore } from "./cluster/redis_override_store.ts";
 import { RedisRegistry } from "./cluster/redis_registry.ts";
-import { NodeIdConflictError, type Registry } from "./cluster/registry.ts";
+import { MemoryNodeStats } from "./cluster/memory_node_stats.ts";
+import { LocalFigures, type NodeStats } from "./cluster/node_stats.ts";
+import { RedisNodeStats } from "./cluster/redis_node_stats.ts";
+import { DOWN_NODE_KEEP_FACTOR, NodeIdConflictError, type Registry } from "./cluster/registry.ts";
 import type { Config } from "./config.ts";
 import { redactUrl } from "./redis/redact.ts";
 import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
@@ -81,7 +84,7 @@ export interface RatelimiterNode {
   /**
    * Drains and stops the node, once however often it is called: leaves the registry at once, stops
    * accepting and waits for in-flight requests (bounded by `config.shutdownGraceMs`), stops the
-   * background count, then closes the override store, events, store and Redis. Logs
+   * background count and the stats publisher, then closes the override store, events, store and Redis. Logs
    * `shutdown_started` and `shutdown_complete` with `reason` as their `signal`.
    */
   close(reason: string): Promise<void>;
@@ -228,7 +231,7 @@ async function openBackends(
 
 /**
  * Builds a node from `config` and starts everything but the listener: the backends, the override
- * store (loaded), the registry (registered and heart-beating), the app and the background count of
+ * store (loaded), the registry (registered and heart-beating), the stats publisher, the app and the background count of
  * active counters. Logs `admin_api_open` when no admin token is set. Redis need not answer: then
  * the override store starts empty and the node registers, loads the overrides and subscribes to
  * events as soon as it does (see `openBackends`). Throws a {@linkcode NodeStartError} (after
@@ -290,7 +293,28 @@ export async function createNode(
     throw new NodeStartError("Cannot start the node", { cause: error });
   }
 
-  const app = createApp({ config, store, metrics, logger, overrideStore, registry, events });
+  // Each node's recent rates and latency, published once a second for `/api/cluster`.
+  const statsOptions = { id: config.nodeId, figures: new LocalFigures({ metrics, store }), logger };
+  const nodeStats: NodeStats = client === undefined
+    ? new MemoryNodeStats(statsOptions)
+    : new RedisNodeStats({
+      ...statsOptions,
+      client,
+      prefix: config.keyPrefix,
+      keepMs: config.nodeTtlSeconds * 1000 * DOWN_NODE_KEEP_FACTOR,
+    });
+  nodeStats.start();
+
+  const app = createApp({
+    config,
+    store,
+    metrics,
+    logger,
+    overrideStore,
+    registry,
+    nodeStats,
+    events,
+  });
 
   const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
   const activeCounters = client === undefined
@@ -327,7 +351,7 @@ export async function createNode(
         const drained = await withDeadline(listener.shutdown(), config.shutdownGraceMs);
         if (drained === DEADLINE_PASSED) result = "timeout";
       }
-      await Promise.all([activeCounters.stop(), deregistered]);
+      await Promise.all([activeCounters.stop(), nodeStats.stop(), deregistered]);
       await closeBackends();
       logger.info("shutdown_complete", { signal: reason, in_flight: result });
     })();
@@ -386,6 +410,7 @@ export async function createNode(
         logger.error("listen_failed", { port: config.nodePort, message: messageOf(error) });
         return (async () => {
           await activeCounters.stop();
+          await nodeStats.stop();
           await registry.stop().catch(() => {});
           await closeBackends();
           throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });

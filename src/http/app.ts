@@ -11,7 +11,10 @@ import { MemoryOverrideStore } from "../cluster/memory_override_store.ts";
 import type { OverrideStore } from "../cluster/override_store.ts";
 import { MemoryRegistry } from "../cluster/memory_registry.ts";
 import { NodeRegistry } from "../cluster/node_registry.ts";
+import { MemoryNodeStats } from "../cluster/memory_node_stats.ts";
+import { LocalFigures, type NodeStats } from "../cluster/node_stats.ts";
 import { createAdminRoutes } from "./routes/admin.ts";
+import { createDashboardRoutes } from "./routes/dashboard.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
@@ -40,6 +43,11 @@ export interface AppDeps {
   overrideStore?: OverrideStore;
   /** This node's registry, listed by `/api/nodes`. @default {an unstarted in-memory one} */
   registry?: NodeRegistry;
+  /**
+   * Every node's recent figures, for `/api/cluster`.
+   * @default {this node's alone, from `metrics` and `store`, sampled only by its own loop if started}
+   */
+  nodeStats?: NodeStats;
   /** Where management changes are announced to every node. @default {in process} */
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
@@ -48,7 +56,7 @@ export interface AppDeps {
 
 /**
  * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
- * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`); 404 and 405 (with
+ * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
  * `Allow`) for what no route takes; every error answered by the one error mapping; and the exact
  * `POST /check` answered by its fast path in front of Hono.
  */
@@ -74,6 +82,10 @@ export function createApp(deps: AppDeps): Hono {
     ttlSeconds: config.nodeTtlSeconds,
     heartbeatSeconds: config.nodeHeartbeatSeconds,
   });
+  const nodeStats = deps.nodeStats ?? new MemoryNodeStats({
+    id: config.nodeId,
+    figures: new LocalFigures({ metrics, store }),
+  });
 
   const httpRequests = new HttpRequestMetrics(metrics);
   app.use(httpMetrics({ requests: httpRequests, clock }));
@@ -92,6 +104,7 @@ export function createApp(deps: AppDeps): Hono {
     createAdminRoutes({
       store,
       registry,
+      nodeStats,
       overrides: overrideStore,
       events,
       defaults,
@@ -108,6 +121,7 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(text, 200, { "Content-Type": metrics.contentType });
   });
   app.route("/", createDocsRoutes());
+  app.route("/", createDashboardRoutes());
 
   const errorResponse = createErrorResponse({ metrics, logger });
   app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));

@@ -22,6 +22,7 @@ import {
 import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import { ALGORITHMS } from "../limiter/types.ts";
 import { STORE_FULL_CODE } from "../store/memory_store.ts";
+import { CIRCUIT_STATES } from "../store/circuit_breaker.ts";
 import { VERSION } from "../version.ts";
 
 const algorithmSchema = z.enum(ALGORITHMS);
@@ -118,6 +119,35 @@ export const nodesAnswerSchema = z.strictObject({
     version: z.string(),
     self: z.boolean().meta({ description: "True for the node that answered" }),
   })),
+});
+
+/** zod schema of the answer of `GET /api/cluster`. */
+export const clusterAnswerSchema = z.strictObject({
+  generated_at: isoTime,
+  nodes: z.array(z.strictObject({
+    id: z.string(),
+    address: z.string(),
+    state: z.enum(["Up", "Down"]),
+    version: z.string(),
+    last_heartbeat: isoTime,
+    store: storeView,
+    circuit_state: z.enum(CIRCUIT_STATES).nullable().meta({
+      description: "The node's store circuit breaker; null on the embedded store (no breaker)",
+    }),
+    allowed_per_second: z.number().min(0).meta({
+      description: "Checks allowed per second over the last few seconds",
+    }),
+    blocked_per_second: z.number().min(0).meta({
+      description: "Checks blocked per second over the last few seconds",
+    }),
+    p99_check_ms: z.number().min(0).nullable().meta({
+      description: "p99 check latency over the last few seconds, in ms; null: no check timed",
+    }),
+  })),
+  totals: z.strictObject({
+    allowed_per_second: z.number().min(0).meta({ description: "Sum over the Up nodes" }),
+    blocked_per_second: z.number().min(0).meta({ description: "Sum over the Up nodes" }),
+  }),
 });
 
 /** zod schema of one override, as `/api/limits` shows it. */
@@ -566,6 +596,39 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/dashboard": {
+      get: {
+        operationId: "dashboard",
+        tags: ["operations"],
+        summary: "Live operator dashboard of the cluster (served by the node, polls /api/*)",
+        responses: {
+          "200": {
+            description: "The page",
+            content: { "text/html": { schema: { type: "string" } } },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
+    "/dashboard/assets/{name}": {
+      get: {
+        operationId: "dashboardAsset",
+        tags: ["operations"],
+        summary:
+          "The script or style sheet of the dashboard; its name carries a hash of its content",
+        parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+        responses: {
+          "200": {
+            description: "The file, cacheable for a year",
+            content: {
+              "text/javascript": { schema: { type: "string" } },
+              "text/css": { schema: { type: "string" } },
+            },
+          },
+          ...errorResponses(COMMON_ERRORS),
+        },
+      },
+    },
     "/api/nodes": {
       get: {
         operationId: "listNodes",
@@ -574,6 +637,22 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         ...readSecurity,
         responses: {
           "200": { description: "Every registered node", content: json(ref("NodesAnswer")) },
+          ...errorResponses(COMMON_ERRORS, STORE_ERRORS, ...readAuthErrors),
+        },
+      },
+    },
+    "/api/cluster": {
+      get: {
+        operationId: "clusterSummary",
+        tags: adminTag,
+        summary: "The nodes of the cluster with their recent rates, latency and store status",
+        description: "Every registered node, each with its checks allowed and blocked per second " +
+          "and its p99 check latency over the last few seconds (published by each node to the " +
+          "shared store every second), its store status and circuit state; totals over the Up " +
+          "nodes. A Down node shows its last figures.",
+        ...readSecurity,
+        responses: {
+          "200": { description: "The cluster summary", content: json(ref("ClusterAnswer")) },
           ...errorResponses(COMMON_ERRORS, STORE_ERRORS, ...readAuthErrors),
         },
       },
@@ -785,6 +864,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         Health: toSchema(healthAnswerSchema, "output"),
         Ready: toSchema(readyAnswerSchema, "output"),
         NodesAnswer: toSchema(nodesAnswerSchema, "output"),
+        ClusterAnswer: toSchema(clusterAnswerSchema, "output"),
         LimitsAnswer: toSchema(limitsAnswerSchema, "output"),
         Override: toSchema(overrideViewSchema, "output"),
         OverridePutAnswer: toSchema(overridePutAnswerSchema, "output"),

@@ -60,6 +60,8 @@ function copyLabels(labels: Labels): Labels {
 export interface PlainCounterChild {
   /** Adds `value` (default 1; must be a finite number ≥ 0). */
   inc(value?: number): void;
+  /** The total so far (read by the recent-figures sampler, never on the hot path). */
+  readonly value: number;
 }
 
 class CounterSeries implements PlainCounterChild {
@@ -194,6 +196,18 @@ export class PlainHistogram<L extends string = string> {
   observe(labels: Partial<Record<L, string | number>> | number, value?: number): void {
     if (typeof labels === "number") this.labels({}).observe(labels);
     else this.labels(labels).observe(value ?? Number.NaN);
+  }
+
+  /**
+   * A copy of the per-bucket observation counts of the series of `labels` (or the unlabelled
+   * series), not cumulative, the last one above every bound; all zeros for a series not seen yet.
+   * Read once a second by the recent-figures sampler, never on the hot path.
+   */
+  bucketCounts(labels: Partial<Record<L, string | number>> = {}): number[] {
+    const series = this.#series.get(seriesId(this.labelNames, labels as Labels));
+    return series === undefined
+      ? new Array<number>(this.buckets.length + 1).fill(0)
+      : [...series.counts];
   }
 
   /** The values as prom-client's registry renders them (cumulative buckets, `_sum`, `_count`). */

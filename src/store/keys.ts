@@ -19,6 +19,7 @@ import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts
  * - `<prefix>:active_counters` and `<prefix>:active_counters:lock`: the published counter count
  *   and the lock of the node counting ({@linkcode activeCountersKey},
  *   {@linkcode activeCountersLockKey})
+ * - `<prefix>:node_stats`: each node's recent figures for `/api/cluster` ({@linkcode nodeStatsKey})
  *
  * They contain no `{`, so no client key can name one.
  *
@@ -62,6 +63,11 @@ export function activeCountersKey(prefix: string): string {
 /** The lock held by the node that counts the counters. */
 export function activeCountersLockKey(prefix: string): string {
   return `${prefix}:active_counters:lock`;
+}
+
+/** The hash of each node's recent figures (field = node id, value = JSON). */
+export function nodeStatsKey(prefix: string): string {
+  return `${prefix}:node_stats`;
 }
 
 function encode(part: string): string {

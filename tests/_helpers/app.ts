@@ -7,6 +7,7 @@ import { silentLogger } from "../../src/log.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/metrics.ts";
 import type { OverrideStore } from "../../src/cluster/override_store.ts";
 import type { NodeRegistry } from "../../src/cluster/node_registry.ts";
+import type { NodeStats } from "../../src/cluster/node_stats.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
 
@@ -17,6 +18,7 @@ export interface TestAppOptions {
   overrides?: OverrideLookup;
   overrideStore?: OverrideStore;
   registry?: NodeRegistry;
+  nodeStats?: NodeStats;
   events?: ClusterEvents;
   /** Metrics to use, e.g. the ones a decorated store also writes to. @default {fresh ones} */
   metrics?: Metrics;
@@ -36,6 +38,7 @@ export function makeTestApp(options: TestAppOptions = {}) {
     ...(options.overrides === undefined ? {} : { overrides: options.overrides }),
     ...(options.overrideStore === undefined ? {} : { overrideStore: options.overrideStore }),
     ...(options.registry === undefined ? {} : { registry: options.registry }),
+    ...(options.nodeStats === undefined ? {} : { nodeStats: options.nodeStats }),
     ...(options.events === undefined ? {} : { events: options.events }),
   });
   return { app, store, metrics, config };

@@ -7,6 +7,7 @@ import {
   blocksAnswerSchema,
   buildOpenApiDocument,
   checkAnswerSchema,
+  clusterAnswerSchema,
   countersAnswerSchema,
   errorBodySchema,
   healthAnswerSchema,
@@ -21,6 +22,8 @@ import {
 } from "../../src/http/openapi.ts";
 import { DEFAULT_LIMITS_POLICY } from "../../src/limiter/limits_policy.ts";
 import { jsonRequest, makeTestApp } from "../_helpers/app.ts";
+import { MemoryRegistry } from "../../src/cluster/memory_registry.ts";
+import { NodeRegistry } from "../../src/cluster/node_registry.ts";
 import { FakeStore } from "../_helpers/fake_store.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
 import { FailureModeStore } from "../../src/store/failure_mode_store.ts";
@@ -183,7 +186,17 @@ function checkAnswer(
 
 Deno.test("real answers match the documented response schemas", async () => {
   const token = "test-admin-token-0123456789";
-  const { app } = makeTestApp({ env: { RATELIMITER_ADMIN_TOKEN: token } });
+  // A started registry, so /api/nodes and /api/cluster list this node.
+  const registry = new NodeRegistry({
+    backend: new MemoryRegistry(),
+    id: "test-node",
+    address: "127.0.0.1:8080",
+    ttlSeconds: 30,
+    heartbeatSeconds: 10,
+    autoHeartbeat: false,
+  });
+  await registry.start();
+  const { app } = makeTestApp({ env: { RATELIMITER_ADMIN_TOKEN: token }, registry });
   const document = await fetchDocument(app);
   const validate = validatorOf(document);
   const auth = { authorization: `Bearer ${token}` };
@@ -238,6 +251,8 @@ Deno.test("real answers match the documented response schemas", async () => {
   await expect("GET /health", 200, healthAnswerSchema);
   await expect("GET /ready", 200, readyAnswerSchema);
   await expect("GET /api/nodes", 200, nodesAnswerSchema);
+  const cluster = await expect("GET /api/cluster", 200, clusterAnswerSchema);
+  assert.equal(cluster.nodes.length, 1);
   await expect(
     "PUT /api/limits/{key}",
     401,

@@ -8,6 +8,8 @@ import { ALGORITHMS, type Decision, type LimitRequest } from "../../limiter/type
 import { type Logger, silentLogger } from "../../log.ts";
 import type { OverrideEntry, OverrideStore } from "../../cluster/override_store.ts";
 import type { NodeRegistry } from "../../cluster/node_registry.ts";
+import type { NodeInfo } from "../../cluster/registry.ts";
+import type { NodeFigures, NodeStats } from "../../cluster/node_stats.ts";
 import type { CounterInfo, Store } from "../../store/types.ts";
 import { adminAuth, type AdminAuthOptions } from "../middleware/admin_auth.ts";
 import { keyProblem, MAX_LIMIT, MAX_WINDOW_MS } from "../../limiter/bounds.ts";
@@ -38,6 +40,8 @@ export const overrideBodySchema = z.strictObject({
 export interface AdminRoutesOptions {
   store: Store;
   registry: NodeRegistry;
+  /** Every node's recent figures, for `/api/cluster`. */
+  nodeStats: NodeStats;
   overrides: OverrideStore;
   events: ClusterEvents;
   /** Limit, window and algorithm when neither an override nor a request names them. */
@@ -50,6 +54,73 @@ export interface AdminRoutesOptions {
 
 // One counter as `/api/counters` lists it: one definition, shared with the typed client.
 export type { CounterView };
+
+/** Published figures older than this are not shown as an Up node's rates (a stalled publisher). */
+export const STALE_FIGURES_MS = 5000;
+
+/** One node as `/api/cluster` lists it. */
+export interface ClusterNodeView {
+  id: string;
+  address: string;
+  state: "Up" | "Down";
+  version: string;
+  last_heartbeat: string;
+  store: NodeFigures["store"];
+  circuit_state: NodeFigures["circuit_state"];
+  allowed_per_second: number;
+  blocked_per_second: number;
+  p99_check_ms: number | null;
+}
+
+/**
+ * The answer of `/api/cluster`: the registry's nodes joined with their figures, and the rates
+ * summed over the Up nodes. A Down node shows its last figures. An Up node without figures (it
+ * has just started) or with figures older than {@linkcode STALE_FIGURES_MS} shows rates 0, p99
+ * `null`, the registry's store kind and status `up`/what it last published.
+ */
+export function clusterView(
+  nodes: readonly NodeInfo[],
+  figuresOf: (node: NodeInfo) => NodeFigures | undefined,
+  storeKind: "memory" | "redis",
+  now: number = Date.now(),
+): {
+  generated_at: string;
+  nodes: ClusterNodeView[];
+  totals: { allowed_per_second: number; blocked_per_second: number };
+} {
+  const views = nodes.map((n): ClusterNodeView => {
+    const figures = figuresOf(n);
+    const fresh = figures !== undefined &&
+      (n.state === "Down" || now - figures.at <= STALE_FIGURES_MS);
+    return {
+      id: n.id,
+      address: n.address,
+      state: n.state,
+      version: n.version,
+      last_heartbeat: iso(n.lastHeartbeatAt),
+      store: figures?.store ?? { kind: storeKind, status: n.state === "Up" ? "up" : "down" },
+      circuit_state: figures?.circuit_state ?? null,
+      allowed_per_second: fresh ? figures.allowed_per_second : 0,
+      blocked_per_second: fresh ? figures.blocked_per_second : 0,
+      p99_check_ms: fresh ? figures.p99_check_ms : null,
+    };
+  });
+  let allowed = 0;
+  let blocked = 0;
+  for (const v of views) {
+    if (v.state !== "Up") continue;
+    allowed += v.allowed_per_second;
+    blocked += v.blocked_per_second;
+  }
+  return {
+    generated_at: iso(now),
+    nodes: views,
+    totals: {
+      allowed_per_second: Math.round(allowed * 100) / 100,
+      blocked_per_second: Math.round(blocked * 100) / 100,
+    },
+  };
+}
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -200,11 +271,11 @@ function overrideView(entry: OverrideEntry) {
 }
 
 /**
- * The management API, mounted under `/api`: nodes, per-key limits (overrides), counters, blocked
+ * The management API, mounted under `/api`: nodes, the cluster summary, per-key limits (overrides), counters, blocked
  * keys and counter resets. State-changing calls need the admin token when one is configured.
  */
 export function createAdminRoutes(options: AdminRoutesOptions): Hono {
-  const { store, registry, overrides, events, defaults } = options;
+  const { store, registry, nodeStats, overrides, events, defaults } = options;
   const logger = options.logger ?? silentLogger;
   const app = new Hono();
 
@@ -225,6 +296,16 @@ export function createAdminRoutes(options: AdminRoutesOptions): Hono {
         self: n.id === registry.id && n.instance === registry.instance,
       })),
     });
+  });
+
+  app.get("/cluster", async (c) => {
+    const [nodes, published, own] = await Promise.all([
+      registry.list(),
+      nodeStats.read(),
+      nodeStats.own(),
+    ]);
+    const self = (n: NodeInfo) => n.id === registry.id && n.instance === registry.instance;
+    return c.json(clusterView(nodes, (n) => self(n) ? own : published.get(n.id), registry.kind));
   });
 
   app.get("/limits", async (c) => {

@@ -37,7 +37,8 @@ export interface DocsRoutesOptions {
   title?: string;
 }
 
-interface Asset {
+/** A file served under a name that carries a hash of its content. */
+export interface Asset {
   /** Served name, with a hash of the content: `swagger-ui-bundle.3f2a9c0d17be.js`. */
   name: string;
   contentType: string;
@@ -62,7 +63,16 @@ window.ui = SwaggerUIBundle({
 `;
 }
 
-async function asset(stem: string, ext: string, contentType: string, text: string) {
+/**
+ * `text` as an {@linkcode Asset} named `<stem>.<hash>.<ext>`, the hash being the first 12 hex
+ * digits of the SHA-256 of its UTF-8 bytes.
+ */
+export async function asset(
+  stem: string,
+  ext: string,
+  contentType: string,
+  text: string,
+): Promise<Asset> {
   const body = new TextEncoder().encode(text);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
   const hash = Array.from(digest.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
