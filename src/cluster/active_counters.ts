@@ -7,6 +7,7 @@
  * @module
  */
 import { type Logger, silentLogger } from "../log.ts";
+import { Periodic } from "./periodic.ts";
 
 /** Options both twins take. */
 export interface ActiveCountersOptions {
@@ -24,15 +25,14 @@ export abstract class ActiveCounters {
   protected readonly intervalMs: number;
   readonly #set: (count: number) => void;
   readonly #logger: Logger;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #ticking: Promise<void> | undefined;
-  #running = false;
+  readonly #loop: Periodic;
 
   /** `defaultIntervalMs` applies when `options.intervalMs` is unset. */
   constructor(options: ActiveCountersOptions, defaultIntervalMs: number) {
     this.#set = options.set;
     this.intervalMs = options.intervalMs ?? defaultIntervalMs;
     this.#logger = options.logger ?? silentLogger;
+    this.#loop = new Periodic(this.intervalMs, () => this.tick());
   }
 
   /** One step of counting: the count to show, or `undefined` to keep the last one. */
@@ -40,23 +40,12 @@ export abstract class ActiveCounters {
 
   /** Runs a first tick now, then one every interval after the previous one finished. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    const loop = () => {
-      this.#ticking = this.tick().finally(() => {
-        this.#ticking = undefined;
-        if (this.#running) this.#timer = setTimeout(loop, this.intervalMs);
-      });
-    };
-    loop();
+    this.#loop.start();
   }
 
   /** Stops ticking and waits for a running tick. */
-  async stop(): Promise<void> {
-    this.#running = false;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#ticking;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
   /** One step of counting; never throws. */

@@ -18,6 +18,7 @@ import {
   type CircuitState,
 } from "../store/circuit_breaker.ts";
 import type { Store } from "../store/types.ts";
+import { Periodic } from "./periodic.ts";
 
 /** zod schema of one node's published figures (the JSON kept in the shared store). */
 export const nodeFiguresSchema = z.object({
@@ -117,15 +118,14 @@ export abstract class NodeStats {
   protected readonly intervalMs: number;
   readonly #figures: LocalFigures;
   readonly #logger: Logger;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #ticking: Promise<void> | undefined;
-  #running = false;
+  readonly #loop: Periodic;
 
   constructor(options: NodeStatsOptions) {
     this.id = options.id;
     this.#figures = options.figures;
     this.intervalMs = options.intervalMs ?? 1000;
     this.#logger = options.logger ?? silentLogger;
+    this.#loop = new Periodic(this.intervalMs, () => this.tick());
   }
 
   /** Writes `figures` as this node's. */
@@ -142,24 +142,13 @@ export abstract class NodeStats {
 
   /** Samples and publishes now, then every interval after the previous tick finished. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    const loop = () => {
-      this.#ticking = this.tick().finally(() => {
-        this.#ticking = undefined;
-        if (this.#running) this.#timer = setTimeout(loop, this.intervalMs);
-      });
-    };
-    loop();
+    this.#loop.start();
   }
 
   /** Stops publishing, waits for a running tick and removes this node's figures (best effort). */
   async stop(): Promise<void> {
-    const wasRunning = this.#running;
-    this.#running = false;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#ticking;
+    const wasRunning = this.#loop.started;
+    await this.#loop.stop();
     if (wasRunning) await this.remove().catch(() => {});
   }
 
