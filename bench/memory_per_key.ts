@@ -14,6 +14,7 @@ import { createRedisClient } from "../src/redis/client.ts";
 import { counterKey } from "../src/store/keys.ts";
 import { RedisStore } from "../src/store/redis_store.ts";
 import { startRedis } from "../tests/_helpers/redis_server.ts";
+import { infoField } from "../tools/local_redis.ts";
 
 const CHUNK = 10_000;
 const SECTION = "## Memory per key (issue 5)";
@@ -21,12 +22,6 @@ const SECTION = "## Memory per key (issue 5)";
 function option(name: string): string | undefined {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : undefined;
-}
-
-function info(text: string, field: string): number {
-  const match = new RegExp(`^${field}:(\\d+)`, "m").exec(text);
-  if (match === null) throw new Error(`INFO has no ${field}`);
-  return Number(match[1]);
 }
 
 interface Row {
@@ -60,7 +55,7 @@ try {
   for (const algorithm of ALGORITHMS) {
     await client.sendCommand(["FLUSHALL"]);
     await new Promise((r) => setTimeout(r, 200));
-    const before = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
+    const before = infoField(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
     // A bucket refills 1 token per 36 s here and its key expires once full: half-empty buckets
     // live for 30 min, long enough to count them all.
     const cost = algorithm === "token_bucket" || algorithm === "gcra" ? 50 : 1;
@@ -75,7 +70,7 @@ try {
     const seconds = (performance.now() - started) / 1000;
     const size = await client.sendCommand<number>(["DBSIZE"]);
     if (size !== keys) throw new Error(`${algorithm}: expected ${keys} keys, found ${size}`);
-    const after = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
+    const after = infoField(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
     const sample = await usage(algorithm, `user:${Math.floor(keys / 2)}`);
     const row = { algorithm, keys, bytesPerKey: (after - before) / keys, sample, seconds };
     rows.push(row);

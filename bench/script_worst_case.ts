@@ -17,6 +17,7 @@ import { createRedisClient } from "../src/redis/client.ts";
 import { counterKey } from "../src/store/keys.ts";
 import { RedisStore } from "../src/store/redis_store.ts";
 import { startRedis } from "../tests/_helpers/redis_server.ts";
+import { infoField } from "../tools/local_redis.ts";
 
 const BIG = 1_000_000;
 const MONTH_MS = 30 * 86_400_000;
@@ -24,12 +25,6 @@ const MONTH_MS = 30 * 86_400_000;
 function option(name: string): string | undefined {
   const i = Deno.args.indexOf(name);
   return i >= 0 ? Deno.args[i + 1] : undefined;
-}
-
-function info(text: string, field: string): number {
-  const match = new RegExp(`^${field}:(\\d+)`, "m").exec(text);
-  if (match === null) throw new Error(`INFO has no ${field}`);
-  return Number(match[1]);
 }
 
 interface Scenario {
@@ -108,9 +103,9 @@ try {
       await client.sendCommand(["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
       await client.sendCommand(["SLOWLOG", "RESET"]);
       await client.sendCommand(["FLUSHALL", "SYNC"]);
-      const before = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
+      const before = infoField(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
       await store.checkMany(groups);
-      const after = info(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
+      const after = infoField(await client.sendCommand<string>(["INFO", "memory"]), "used_memory");
       let biggest = 0;
       for (const group of groups.slice(0, 16)) {
         for (const r of group) {

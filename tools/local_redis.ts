@@ -48,3 +48,10 @@ export async function pingRedis(port: number): Promise<boolean> {
     return false;
   }
 }
+
+/** The integer field `field` of an `INFO` reply (e.g. `used_memory`); throws when it is absent. */
+export function infoField(text: string, field: string): number {
+  const match = new RegExp(`^${field}:(\\d+)`, "m").exec(text);
+  if (match === null) throw new Error(`INFO has no ${field}`);
+  return Number(match[1]);
+}
