@@ -164,6 +164,7 @@ async function startNode(
     RATELIMITER_LISTEN_HOST: "127.0.0.1",
     RATELIMITER_NODE_HOST: "127.0.0.1",
     RATELIMITER_LOG_LEVEL: "warn",
+    RATELIMITER_GRPC_PORT: "0",
     // The loads use limit 1,000,000 (never denied), above the default sliding-log policy.
     RATELIMITER_MAX_LIMIT: "1000000",
     ...env,

@@ -76,6 +76,13 @@ export interface Config {
    * the defaults above are the operator's own and may exceed it.
    */
   limitsPolicy: LimitsPolicy;
+  /** Port of the gRPC server of Envoy's rate limit protocol (on `listenHost`); 0 turns it off. */
+  grpcPort: number;
+  /**
+   * Whether `ShouldRateLimit` answers draft-10 `RateLimit` and `RateLimit-Policy` headers in
+   * `response_headers_to_add`.
+   */
+  rlsRateLimitHeaders: boolean;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -255,6 +262,8 @@ const envSchema = z.object({
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
+  GRPC_PORT: int(0, 65535, 8081),
+  RLS_RATELIMIT_HEADERS: bool(false),
 });
 
 /** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
@@ -328,6 +337,8 @@ export function parseConfig(
         { limit: e.MAX_LIMIT[a], windowMs: e.MAX_WINDOW_MS[a], cost: e.MAX_COST[a] },
       ]),
     ) as Record<Algorithm, PolicyMaxima>,
+    grpcPort: e.GRPC_PORT,
+    rlsRateLimitHeaders: e.RLS_RATELIMIT_HEADERS,
   };
 }
 

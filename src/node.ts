@@ -40,6 +40,8 @@ import { BreakerStore } from "./store/breaker_store.ts";
 import { FailureModeStore } from "./store/failure_mode_store.ts";
 import type { Store } from "./store/types.ts";
 import { VERSION } from "./version.ts";
+import { type GrpcServer, startGrpcServer } from "./envoy/grpc_server.ts";
+import { createRateLimitService } from "./envoy/service.ts";
 
 /**
  * Thrown by {@linkcode createNode} and {@linkcode RatelimiterNode.serve} when the node cannot
@@ -67,6 +69,11 @@ export interface RatelimiterNode {
   readonly registry: NodeRegistry;
   /** The HTTP handler (the Hono app's `fetch`). */
   readonly fetch: Deno.ServeHandler;
+  /**
+   * The port of the gRPC server of Envoy's protocol once {@linkcode RatelimiterNode.serve} has
+   * started it; `undefined` before, or when `config.grpcPort` is 0.
+   */
+  readonly grpcPort: number | undefined;
   /**
    * Starts listening on `config.listenHost:config.nodePort`, started again when it dies (see
    * `src/http/listener.ts`). Resolves once the socket is bound (`listening` is logged when it
@@ -305,6 +312,15 @@ export async function createNode(
     });
   nodeStats.start();
 
+  // Envoy's ShouldRateLimit, shared by the gRPC server and `POST /json`.
+  const rls = createRateLimitService({
+    store,
+    rules: () => undefined,
+    overrides: overrideStore,
+    metrics,
+    rateLimitHeaders: config.rlsRateLimitHeaders,
+  });
+
   const app = createApp({
     config,
     store,
@@ -314,6 +330,7 @@ export async function createNode(
     registry,
     nodeStats,
     events,
+    rls,
   });
 
   const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
@@ -329,6 +346,7 @@ export async function createNode(
   activeCounters.start();
 
   let listener: Listener | undefined;
+  let grpcServer: GrpcServer | undefined;
   let served!: (listener: Listener) => void;
   const listening = new Promise<Listener>((resolve) => served = resolve);
   let conflicted!: (error: NodeStartError) => void;
@@ -347,10 +365,12 @@ export async function createNode(
       });
       // Stop accepting, then wait for in-flight requests, bounded by the grace period.
       let result = "drained";
+      const grpcClosed = grpcServer?.close(config.shutdownGraceMs);
       if (listener !== undefined) {
         const drained = await withDeadline(listener.shutdown(), config.shutdownGraceMs);
         if (drained === DEADLINE_PASSED) result = "timeout";
       }
+      await grpcClosed;
       await Promise.all([activeCounters.stop(), nodeStats.stop(), deregistered]);
       await closeBackends();
       logger.info("shutdown_complete", { signal: reason, in_flight: result });
@@ -383,10 +403,13 @@ export async function createNode(
     store,
     registry,
     fetch: app.fetch,
+    get grpcPort() {
+      return grpcServer?.port;
+    },
     finished,
     close,
-    serve() {
-      if (listener !== undefined) return Promise.resolve();
+    async serve() {
+      if (listener !== undefined) return;
       try {
         listener = listen({
           hostname: config.listenHost,
@@ -408,16 +431,35 @@ export async function createNode(
         });
       } catch (error) {
         logger.error("listen_failed", { port: config.nodePort, message: messageOf(error) });
-        return (async () => {
+        await activeCounters.stop();
+        await nodeStats.stop();
+        await registry.stop().catch(() => {});
+        await closeBackends();
+        throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });
+      }
+      if (config.grpcPort !== 0) {
+        try {
+          grpcServer = await startGrpcServer({
+            hostname: config.listenHost,
+            port: config.grpcPort,
+            shouldRateLimit: rls,
+            serving: () => stopping === undefined,
+            bodyTimeoutMs: config.bodyTimeoutMs,
+            logger,
+          });
+        } catch (error) {
+          logger.error("listen_failed", { port: config.grpcPort, message: messageOf(error) });
+          await listener.shutdown().catch(() => {});
           await activeCounters.stop();
           await nodeStats.stop();
           await registry.stop().catch(() => {});
           await closeBackends();
-          throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });
-        })();
+          throw new NodeStartError("Cannot start the node: cannot listen for gRPC", {
+            cause: error,
+          });
+        }
       }
       served(listener);
-      return Promise.resolve();
     },
   };
 }

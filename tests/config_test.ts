@@ -29,6 +29,8 @@ Deno.test("parseConfig() applies the documented defaults", () => {
 
     blockCache: true,
     limitsPolicy: DEFAULT_LIMITS_POLICY,
+    grpcPort: 8081,
+    rlsRateLimitHeaders: false,
   });
 });
 
@@ -277,4 +279,18 @@ Deno.test("parseConfig() never echoes an invalid admin token or Redis password",
       (e: unknown) => e instanceof ConfigError && !e.message.includes("hunter2"),
     );
   }
+});
+
+Deno.test("parseConfig() reads the gRPC port (0 turns it off) and the RLS headers setting", () => {
+  const config = parseConfig({
+    RATELIMITER_GRPC_PORT: "0",
+    RATELIMITER_RLS_RATELIMIT_HEADERS: "true",
+  });
+  assert.equal(config.grpcPort, 0);
+  assert.equal(config.rlsRateLimitHeaders, true);
+  assert.equal(parseConfig({ RATELIMITER_GRPC_PORT: "9081" }).grpcPort, 9081);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_GRPC_PORT: "70000" }),
+    /Cannot parse "RATELIMITER_GRPC_PORT": expected an integer from 0 to 65535/,
+  );
 });

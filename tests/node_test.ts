@@ -42,8 +42,10 @@ Deno.test("createNode() builds an embedded node that serves, and close() drains 
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ write: (line) => lines.push(JSON.parse(line)) });
   const port = freePort();
+  const grpcPort = freePort();
   const config = parseConfig({
     RATELIMITER_NODE_PORT: String(port),
+    RATELIMITER_GRPC_PORT: String(grpcPort),
     RATELIMITER_LISTEN_HOST: "127.0.0.1",
     RATELIMITER_NODE_ID: "solo",
   });
@@ -51,6 +53,7 @@ Deno.test("createNode() builds an embedded node that serves, and close() drains 
   assert.equal(node.store.kind, "memory");
   assert.equal(node.registry.liveNodeCount(), 1);
   await node.serve();
+  assert.equal(node.grpcPort, grpcPort);
   const res = await fetch(`http://127.0.0.1:${port}/check`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -67,6 +70,7 @@ Deno.test("createNode() builds an embedded node that serves, and close() drains 
     "admin_api_open",
     "store_memory",
     "listening",
+    "grpc_listening",
     "shutdown_started",
     "shutdown_complete",
   ]);

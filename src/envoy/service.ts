@@ -27,7 +27,7 @@ import { type LimitDefaults, type OverrideLookup, resolveLimit } from "../limite
 import type { Decision, LimitRequest } from "../limiter/types.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/types.ts";
-import { type RateLimitRule, RULE_UNITS, type RuleSet, type RuleUnit } from "../rules/types.ts";
+import type { RateLimitRule, RuleSet, RuleUnit } from "../rules/types.ts";
 import { descriptorCounterKey } from "./counter_key.ts";
 import { decideLimits, type PlannedLimit } from "./decide.ts";
 import {

@@ -18,6 +18,8 @@ import { createDashboardRoutes } from "./routes/dashboard.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createEnvoyJsonRoutes } from "./routes/envoy_json.ts";
+import { createRateLimitService, type ShouldRateLimit } from "../envoy/service.ts";
 import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
@@ -52,11 +54,16 @@ export interface AppDeps {
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
   clock?: MonotonicClock;
+  /**
+   * Envoy's `ShouldRateLimit`, answered over JSON by `POST /json` (the node shares it with its gRPC
+   * server). @default {one on `store` and the overrides, with no rules: every domain unknown}
+   */
+  rls?: ShouldRateLimit;
 }
 
 /**
  * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
- * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
+ * routes (`/check*`, `/json`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
  * `Allow`) for what no route takes; every error answered by the one error mapping; and the exact
  * `POST /check` answered by its fast path in front of Hono.
  */
@@ -99,6 +106,18 @@ export function createApp(deps: AppDeps): Hono {
   const handleCheck = createCheckHandler(checkOptions);
   app.route("/", createCheckRoutes(checkOptions));
   app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
+  app.route(
+    "/",
+    createEnvoyJsonRoutes(
+      deps.rls ?? createRateLimitService({
+        store,
+        rules: () => undefined,
+        overrides,
+        metrics,
+        rateLimitHeaders: config.rlsRateLimitHeaders,
+      }),
+    ),
+  );
   app.route(
     "/api",
     createAdminRoutes({

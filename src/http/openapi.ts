@@ -424,6 +424,94 @@ function peekParameters(): JsonObject[] {
   });
 }
 
+const RLS_UNIT_NAMES = ["SECOND", "MINUTE", "HOUR", "DAY", "MONTH", "YEAR", "WEEK"];
+const RLS_CODE_NAMES = ["UNKNOWN", "OK", "OVER_LIMIT"];
+const RLS_UINT64 = {
+  anyOf: [{ type: "integer", minimum: 0 }, { type: "string", pattern: "^[0-9]+$" }],
+};
+
+/** `RateLimitRequest` in proto3 JSON (snake_case names shown; lowerCamelCase accepted too). */
+const RLS_REQUEST_SCHEMA: JsonObject = {
+  type: "object",
+  required: ["domain", "descriptors"],
+  properties: {
+    domain: { type: "string", minLength: 1, description: "The rules file's domain." },
+    descriptors: {
+      type: "array",
+      minItems: 1,
+      maxItems: 64,
+      items: {
+        type: "object",
+        properties: {
+          entries: {
+            type: "array",
+            maxItems: 64,
+            items: {
+              type: "object",
+              properties: { key: { type: "string" }, value: { type: "string" } },
+            },
+          },
+          limit: {
+            type: "object",
+            description: "The caller's own limit instead of the rule's.",
+            properties: {
+              requests_per_unit: { type: "integer", minimum: 0, maximum: 4294967295 },
+              unit: { enum: RLS_UNIT_NAMES },
+            },
+          },
+          hits_addend: {
+            ...RLS_UINT64,
+            description: "Units this descriptor consumes (beats the request's); 0 only looks.",
+          },
+        },
+      },
+    },
+    hits_addend: {
+      type: "integer",
+      minimum: 0,
+      maximum: 4294967295,
+      description: "Units every descriptor consumes; absent or 0: 1.",
+    },
+  },
+};
+
+/** `RateLimitResponse` in canonical proto3 JSON. */
+const RLS_RESPONSE_SCHEMA: JsonObject = {
+  type: "object",
+  required: ["overallCode", "statuses"],
+  properties: {
+    overallCode: { enum: RLS_CODE_NAMES },
+    statuses: {
+      type: "array",
+      description: "One per descriptor, in request order.",
+      items: {
+        type: "object",
+        required: ["code", "limitRemaining"],
+        properties: {
+          code: { enum: RLS_CODE_NAMES },
+          currentLimit: {
+            type: "object",
+            properties: {
+              name: { type: "string" },
+              requestsPerUnit: { type: "integer" },
+              unit: { enum: ["UNKNOWN", ...RLS_UNIT_NAMES] },
+            },
+          },
+          limitRemaining: { type: "integer", minimum: 0 },
+          durationUntilReset: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?s$" },
+        },
+      },
+    },
+    responseHeadersToAdd: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: { key: { type: "string" }, value: { type: "string" } },
+      },
+    },
+  },
+};
+
 /**
  * Builds the OpenAPI 3.1 document of every route of the app. Call once, when the app is built:
  * it converts every schema (a few ms), which no request should pay for.
@@ -510,6 +598,30 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
           ...errorResponses(COMMON_ERRORS, CHECK_STORE_ERRORS, {
             400: ["invalid_request", "policy_violation"],
           }),
+        },
+      },
+    },
+    "/json": {
+      post: {
+        operationId: "shouldRateLimitJson",
+        tags: ["envoy"],
+        summary: "Envoy's rate limit protocol (ShouldRateLimit) over JSON",
+        description: "The `RateLimitRequest` of `envoy.service.ratelimit.v3` in proto3 JSON " +
+          "(names as in the .proto or lowerCamelCase), decided against the rules file exactly " +
+          "as the gRPC server decides it; the `RateLimitResponse` in canonical proto3 JSON. " +
+          "See the README's section for Envoy users.",
+        requestBody: {
+          required: true,
+          description: `JSON, at most ${MAX_BODY_BYTES} bytes.`,
+          content: json(RLS_REQUEST_SCHEMA),
+        },
+        responses: {
+          "200": { description: "`overallCode` is OK", content: json(RLS_RESPONSE_SCHEMA) },
+          "429": {
+            description: "`overallCode` is OVER_LIMIT",
+            content: json(RLS_RESPONSE_SCHEMA),
+          },
+          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, CHECK_STORE_ERRORS),
         },
       },
     },
@@ -789,6 +901,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
     },
     tags: [
       { name: "checks", description: "Rate-limit decisions" },
+      { name: "envoy", description: "Envoy's rate limit service protocol over JSON" },
       { name: "management", description: "The management API (`/api`)" },
       { name: "operations", description: "Health, readiness, metrics and this document" },
     ],

@@ -99,7 +99,7 @@ Deno.test("Dockerfile runs the compiled binary as a non-root user in a separate 
   assert.ok(healthcheck, "HEALTHCHECK present");
   const cmd = /\bCMD\s+(\[.*\])$/.exec(healthcheck.args)?.[1];
   assert.deepEqual(JSON.parse(cmd ?? "null"), [output, "--healthcheck"]);
-  assert.deepEqual(final.filter((i) => i.name === "EXPOSE").map((i) => i.args), ["8000"]);
+  assert.deepEqual(final.filter((i) => i.name === "EXPOSE").map((i) => i.args), ["8000 8081"]);
   assert.deepEqual(final.filter((i) => i.name === "STOPSIGNAL").map((i) => i.args), ["SIGTERM"]);
 });
 
