@@ -61,8 +61,12 @@ export interface RlsClient {
 
 /** Connects a client to `127.0.0.1:<port>` (plaintext HTTP/2). */
 export function connectRls(port: number): RlsClient {
-  const rls = grpc.loadPackageDefinition(protoLoader.loadSync("rls.proto", LOAD_OPTIONS));
-  const health = grpc.loadPackageDefinition(protoLoader.loadSync("health.proto", LOAD_OPTIONS));
+  const rls = grpc.loadPackageDefinition(
+    protoLoader.loadSync(`${PROTO_DIR}rls.proto`, LOAD_OPTIONS),
+  );
+  const health = grpc.loadPackageDefinition(
+    protoLoader.loadSync(`${PROTO_DIR}health.proto`, LOAD_OPTIONS),
+  );
   const address = `127.0.0.1:${port}`;
   const credentials = grpc.credentials.createInsecure();
   // deno-lint-ignore no-explicit-any

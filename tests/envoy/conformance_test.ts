@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { MemoryStore } from "../../src/store/memory_store.ts";
+import { createManualClock } from "../_helpers/manual_clock.ts";
+import { CONFORMANCE_RULES, runConformance } from "./_conformance.ts";
+import { testRuleSet } from "./_rules.ts";
+import { startTestRls } from "./_server.ts";
+
+Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (t) => {
+  await using rls = await startTestRls({ rules: CONFORMANCE_RULES });
+  await runConformance(t, rls.client);
+});
+
+Deno.test("duration_until_reset counts down to the end of the epoch-aligned window", async () => {
+  // 1_700_000_000 s is 20 s into its minute (1_700_000_000 % 60 = 20).
+  const clock = createManualClock(1_700_000_000_000);
+  await using rls = await startTestRls({
+    rules: testRuleSet({ d: [{ key: "k", rate_limit: { unit: "minute", requests_per_unit: 5 } }] }),
+    store: new MemoryStore({ clock }),
+    now: clock,
+  });
+  const req = { domain: "d", descriptors: [{ entries: [{ key: "k", value: "v" }] }] };
+  const seen: number[] = [];
+  for (const step of [0, 10_000, 15_500, 14_000]) {
+    clock.advance(step);
+    const res = await rls.client.shouldRateLimit(req);
+    seen.push(res.statuses[0]!.duration_until_reset!.seconds);
+  }
+  assert.deepEqual(seen, [40, 30, 15, 1]);
+  // The next window: counted afresh, a full minute to go.
+  clock.advance(1000);
+  const res = await rls.client.shouldRateLimit(req);
+  assert.equal(res.statuses[0]!.limit_remaining, 4);
+  assert.equal(res.statuses[0]!.duration_until_reset!.seconds, 60);
+});
