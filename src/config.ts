@@ -76,6 +76,11 @@ export interface Config {
    * the defaults above are the operator's own and may exceed it.
    */
   limitsPolicy: LimitsPolicy;
+  /**
+   * The operator's rules (`RATELIMITER_RULES_FILE`): a YAML file, or a directory whose `*.yaml` and
+   * `*.yml` files are read in name order; `undefined`: no rules.
+   */
+  rulesFile: string | undefined;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -255,6 +260,7 @@ const envSchema = z.object({
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
+  RULES_FILE: text(/^[^\0]{1,4096}$/, "a file or directory path of 1 to 4096 characters"),
 });
 
 /** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
@@ -328,6 +334,7 @@ export function parseConfig(
         { limit: e.MAX_LIMIT[a], windowMs: e.MAX_WINDOW_MS[a], cost: e.MAX_COST[a] },
       ]),
     ) as Record<Algorithm, PolicyMaxima>,
+    rulesFile: e.RULES_FILE,
   };
 }
 

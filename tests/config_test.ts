@@ -29,6 +29,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
 
     blockCache: true,
     limitsPolicy: DEFAULT_LIMITS_POLICY,
+    rulesFile: undefined,
   });
 });
 
@@ -277,4 +278,16 @@ Deno.test("parseConfig() never echoes an invalid admin token or Redis password",
       (e: unknown) => e instanceof ConfigError && !e.message.includes("hunter2"),
     );
   }
+});
+
+Deno.test("parseConfig() reads RATELIMITER_RULES_FILE as a path, unset meaning no rules", () => {
+  assert.equal(parseConfig({}).rulesFile, undefined);
+  assert.equal(
+    parseConfig({ RATELIMITER_RULES_FILE: "/etc/ratelimiter/rules" }).rulesFile,
+    "/etc/ratelimiter/rules",
+  );
+  assert.throws(
+    () => parseConfig({ RATELIMITER_RULES_FILE: "a\0b" }),
+    /RATELIMITER_RULES_FILE/,
+  );
 });

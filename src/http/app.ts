@@ -27,6 +27,7 @@ import { createErrorResponse } from "./errors.ts";
 import { rawPath } from "./path_key.ts";
 import { keyProblem } from "../limiter/bounds.ts";
 import type { Store } from "../store/types.ts";
+import type { Rules } from "../rules/rules_holder.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
 export interface AppDeps {
@@ -52,6 +53,8 @@ export interface AppDeps {
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
   clock?: MonotonicClock;
+  /** The operator's rules, shown by `GET /api/rules`. @default {none loaded} */
+  rules?: Rules;
 }
 
 /**

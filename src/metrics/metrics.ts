@@ -73,6 +73,8 @@ export interface Metrics {
   readonly httpDuration: PlainHistogram<"method" | "route" | "status">;
   /** Checks answered from the over-limit cache without asking the store. */
   readonly blockCacheHits: client.Counter<string>;
+  /** `ratelimiter_rules_reloads_total{result="ok"|"error"}`: reloads of the rules file. */
+  readonly rulesReloads: client.Counter<"result">;
   /** Renders the exposition text. */
   render(): Promise<string>;
   /** The content type of {@linkcode Metrics.render}'s output. */
@@ -170,6 +172,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: "Checks answered as blocked from the node's over-limit cache, without a store call.",
     registers: [registry],
   });
+  const rulesReloads = new client.Counter({
+    name: "ratelimiter_rules_reloads_total",
+    help:
+      "Reloads of the rules file (RATELIMITER_RULES_FILE), by result: ok, or error (old rules kept).",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  rulesReloads.labels({ result: "ok" }).inc(0);
+  rulesReloads.labels({ result: "error" }).inc(0);
   // Initialise the result series so dashboards see zeros, not gaps, before the first check.
   const checkedAllowed = checked.labels({ result: "allowed" });
   const checkedBlocked = checked.labels({ result: "blocked" });
@@ -190,6 +201,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     httpRequests,
     httpDuration,
     blockCacheHits,
+    rulesReloads,
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
