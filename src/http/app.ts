@@ -18,6 +18,7 @@ import { createDashboardRoutes } from "./routes/dashboard.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createRulesRoutes } from "./routes/rules.ts";
 import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
@@ -113,6 +114,13 @@ export function createApp(deps: AppDeps): Hono {
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,
+    }),
+  );
+  app.route(
+    "/api",
+    createRulesRoutes({
+      rules: deps.rules,
+      auth: { token: config.adminToken, readAuth: config.adminReadAuth },
     }),
   );
   app.route(

@@ -99,7 +99,7 @@ class Parser {
   file(source: RulesSource): void {
     let documents;
     try {
-      documents = parseAllDocuments(source.text, { uniqueKeys: true, prettyErrors: false });
+      documents = parseAllDocuments(source.text, { uniqueKeys: true });
     } catch (error) {
       this.issues.push(`${source.name}: cannot parse YAML: ${messageOf(error)}`);
       return;
@@ -241,9 +241,9 @@ class DocumentParser {
   ): void {
     this.#unknownFields(item, path, DESCRIPTOR_FIELDS);
     const key = this.#string(item.get("key") ?? null, `${path}.key`);
-    if (key === undefined) this.#issue(`${path}.key`, "is required");
+    if (item.get("key") == null) this.#issue(`${path}.key`, "is required");
     else if (key === "") this.#issue(`${path}.key`, "must not be empty");
-    else if (key.includes("*")) {
+    else if (key?.includes("*")) {
       this.#issue(`${path}.key`, "must not contain *: a wildcard may only end a value");
     }
     const value = this.#string(item.get("value") ?? null, `${path}.value`) ?? "";
@@ -276,8 +276,8 @@ class DocumentParser {
     }
     const rule = this.#rateLimit(item.get("rate_limit") ?? null, `${path}.rate_limit`, {
       path: nodePath,
-      shadowMode,
-      detailedMetric,
+      shadowMode: shadowMode === true,
+      detailedMetric: detailedMetric === true,
     });
     const children = this.#descriptors(item.get("descriptors") ?? null, `${path}.descriptors`, [
       ...nodePath,
@@ -361,7 +361,9 @@ class DocumentParser {
     const limit = rawLimit === null
       ? 0
       : this.#integer(rawLimit, `${path}.requests_per_unit`, unlimited ? 0 : min) ?? 0;
-    if (unlimited) {
+    if (unlimited === undefined) {
+      // reported; whether unit and requests_per_unit are needed is unknown
+    } else if (unlimited) {
       if (unitText !== "") this.#issue(`${path}.unit`, "must not be set when unlimited is true");
       if (windowText !== "") {
         this.#issue(`${path}.window`, "must not be set when unlimited is true");
@@ -416,7 +418,7 @@ class DocumentParser {
       domain: this.#domain,
       path: at.path,
       name: name === "" ? undefined : name,
-      unlimited,
+      unlimited: unlimited === true,
       limit: unlimited ? 0 : limit,
       windowMs: unlimited ? 0 : unit !== undefined ? RULE_UNITS[unit] * 1000 : windowMs ?? 0,
       unit,
@@ -449,8 +451,11 @@ class DocumentParser {
     return undefined;
   }
 
-  /** A YAML 1.1 boolean as envoyproxy/ratelimit reads it (`true`, `yes`, `on`...); absent: false. */
-  #bool(value: Plain, path: string): boolean {
+  /**
+   * A YAML 1.1 boolean as envoyproxy/ratelimit reads it (`true`, `yes`, `on`...); absent: false;
+   * invalid: `undefined` (reported).
+   */
+  #bool(value: Plain, path: string): boolean | undefined {
     if (value === null) return false;
     if (typeof value === "string") {
       const lower = value.toLowerCase();
@@ -458,7 +463,7 @@ class DocumentParser {
       if (FALSE.has(lower)) return false;
     }
     this.#issue(path, `expected true or false, received ${describe(value)}`);
-    return false;
+    return undefined;
   }
 
   /** A decimal integer in `[min, MAX_RULE_LIMIT]`; absent: `undefined`. */
@@ -519,8 +524,9 @@ function describe(value: Plain): string {
   return typeof value === "string" ? JSON.stringify(value) : kindOf(value);
 }
 
+/** The first line of a YAML error, which says where: `... at line 3, column 1`. */
 function firstLine(message: string): string {
-  return message.split("\n")[0]!.trim();
+  return message.split("\n")[0]!.trim().replace(/:$/, "");
 }
 
 function messageOf(error: unknown): string {

@@ -12,6 +12,15 @@ import { emptyRuleSet } from "./rule_set.ts";
 import { RulesError } from "./rules_error.ts";
 import type { RuleSet } from "./types.ts";
 
+/** The outcome of the last reload, for `GET /api/rules`. */
+export interface RulesReload {
+  result: "ok" | "error";
+  /** When it finished. */
+  at: Date;
+  /** Why it failed (`error` only): each problem naming file, document and path. */
+  issues: string[];
+}
+
 /** Options for {@linkcode Rules.load}. */
 export interface RulesOptions {
   /** The rules file or directory (`RATELIMITER_RULES_FILE`); `undefined`: no rules, no watch. */
@@ -39,6 +48,7 @@ export class Rules {
   /** Hash of the files last read, valid or not: a watch event with nothing changed is skipped. */
   #lastHash: string;
   #lastFailure = "";
+  #lastReload: RulesReload | undefined;
   #watcher: Deno.FsWatcher | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<boolean> | undefined;
@@ -69,6 +79,11 @@ export class Rules {
   /** The rules in force now. Cheap: call it for every request rather than keeping the result. */
   current(): RuleSet {
     return this.#current;
+  }
+
+  /** The outcome of the last reload that read the files; `undefined` before the first. */
+  get lastReload(): RulesReload | undefined {
+    return this.#lastReload;
   }
 
   /** The rules file or directory, if any. */
@@ -114,6 +129,7 @@ export class Rules {
     } catch (error) {
       if (!(error instanceof RulesError)) throw error;
       if (hash !== "") this.#lastHash = hash;
+      this.#lastReload = { result: "error", at: new Date(), issues: error.issues };
       this.#onReload("error");
       const failure = error.issues.join("\n");
       if (failure !== this.#lastFailure) {
@@ -127,6 +143,7 @@ export class Rules {
       return false;
     }
     this.#lastFailure = "";
+    this.#lastReload = { result: "ok", at: new Date(), issues: [] };
     this.#onReload("ok");
     this.#logLoaded("rules_reloaded");
     return true;
