@@ -83,6 +83,11 @@ export interface Config {
    * `response_headers_to_add`.
    */
   rlsRateLimitHeaders: boolean;
+  /**
+   * The operator's rules (`RATELIMITER_RULES_FILE`): a YAML file, or a directory whose `*.yaml` and
+   * `*.yml` files are read in name order; `undefined`: no rules.
+   */
+  rulesFile: string | undefined;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -264,6 +269,7 @@ const envSchema = z.object({
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
   GRPC_PORT: int(0, 65535, 8081),
   RLS_RATELIMIT_HEADERS: bool(false),
+  RULES_FILE: text(/^[^\0]{1,4096}$/, "a file or directory path of 1 to 4096 characters"),
 });
 
 /** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
@@ -339,6 +345,7 @@ export function parseConfig(
     ) as Record<Algorithm, PolicyMaxima>,
     grpcPort: e.GRPC_PORT,
     rlsRateLimitHeaders: e.RLS_RATELIMIT_HEADERS,
+    rulesFile: e.RULES_FILE,
   };
 }
 

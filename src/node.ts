@@ -42,6 +42,8 @@ import type { Store } from "./store/types.ts";
 import { VERSION } from "./version.ts";
 import { type GrpcServer, startGrpcServer } from "./envoy/grpc_server.ts";
 import { createRateLimitService } from "./envoy/service.ts";
+import { Rules } from "./rules/rules_holder.ts";
+import { RulesError } from "./rules/rules_error.ts";
 
 /**
  * Thrown by {@linkcode createNode} and {@linkcode RatelimiterNode.serve} when the node cannot
@@ -67,6 +69,11 @@ export interface RatelimiterNode {
   readonly store: Store;
   /** This node's entry in the registry, started (heart-beating; registered once Redis answers). */
   readonly registry: NodeRegistry;
+  /**
+   * The operator's rules (`RATELIMITER_RULES_FILE`): `rules.current()` is the rule set in force,
+   * swapped whole on a reload (file change, or `rules.reload()` on SIGHUP).
+   */
+  readonly rules: Rules;
   /** The HTTP handler (the Hono app's `fetch`). */
   readonly fetch: Deno.ServeHandler;
   /**
@@ -258,6 +265,21 @@ export async function createNode(
   }
 
   const metrics = createMetrics({ nodeId: config.nodeId });
+  // First, before anything opens: a node must not start with rules it cannot read.
+  let rules: Rules;
+  try {
+    rules = await Rules.load({
+      path: config.rulesFile,
+      logger,
+      onReload: (result) => metrics.rulesReloads.labels({ result }).inc(),
+    });
+  } catch (error) {
+    if (!(error instanceof RulesError)) throw error;
+    logger.error("invalid_rules", { path: config.rulesFile, issues: error.issues });
+    throw new NodeStartError(`Cannot start the node: invalid rules in ${config.rulesFile}`, {
+      cause: error,
+    });
+  }
   // Replaced once the registry exists; the local failure mode divides limits by the live nodes.
   let liveNodeCount = () => 1;
   // Replaced once the node can close itself (below).
@@ -267,7 +289,10 @@ export async function createNode(
     () => liveNodeCount(),
     metrics,
     logger,
-  );
+  ).catch(async (error) => {
+    await rules.close();
+    throw error;
+  });
 
   const registry = new NodeRegistry({
     backend: registryBackend,
@@ -280,7 +305,7 @@ export async function createNode(
   });
   liveNodeCount = () => registry.liveNodeCount();
   const closeBackends = async () => {
-    await Promise.all([overrideStore.close(), events.close(), store.close()]);
+    await Promise.all([overrideStore.close(), events.close(), store.close(), rules.close()]);
     await closeRedis({ timeoutMs: 2000 });
   };
   try {
@@ -315,7 +340,7 @@ export async function createNode(
   // Envoy's ShouldRateLimit, shared by the gRPC server and `POST /json`.
   const rls = createRateLimitService({
     store,
-    rules: () => undefined,
+    rules: () => rules.current(),
     overrides: overrideStore,
     metrics,
     rateLimitHeaders: config.rlsRateLimitHeaders,
@@ -331,6 +356,7 @@ export async function createNode(
     nodeStats,
     events,
     rls,
+    rules,
   });
 
   const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
@@ -402,6 +428,7 @@ export async function createNode(
   return {
     store,
     registry,
+    rules,
     fetch: app.fetch,
     get grpcPort() {
       return grpcServer?.port;

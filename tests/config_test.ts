@@ -31,6 +31,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     limitsPolicy: DEFAULT_LIMITS_POLICY,
     grpcPort: 8081,
     rlsRateLimitHeaders: false,
+    rulesFile: undefined,
   });
 });
 
@@ -292,5 +293,17 @@ Deno.test("parseConfig() reads the gRPC port (0 turns it off) and the RLS header
   assert.throws(
     () => parseConfig({ RATELIMITER_GRPC_PORT: "70000" }),
     /Cannot parse "RATELIMITER_GRPC_PORT": expected an integer from 0 to 65535/,
+  );
+});
+
+Deno.test("parseConfig() reads RATELIMITER_RULES_FILE as a path, unset meaning no rules", () => {
+  assert.equal(parseConfig({}).rulesFile, undefined);
+  assert.equal(
+    parseConfig({ RATELIMITER_RULES_FILE: "/etc/ratelimiter/rules" }).rulesFile,
+    "/etc/ratelimiter/rules",
+  );
+  assert.throws(
+    () => parseConfig({ RATELIMITER_RULES_FILE: "a\0b" }),
+    /RATELIMITER_RULES_FILE/,
   );
 });

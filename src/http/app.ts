@@ -20,6 +20,7 @@ import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./r
 import { createHealthRoutes } from "./routes/health.ts";
 import { createEnvoyJsonRoutes } from "./routes/envoy_json.ts";
 import { createRateLimitService, type ShouldRateLimit } from "../envoy/service.ts";
+import { createRulesRoutes } from "./routes/rules.ts";
 import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
@@ -29,6 +30,7 @@ import { createErrorResponse } from "./errors.ts";
 import { rawPath } from "./path_key.ts";
 import { keyProblem } from "../limiter/bounds.ts";
 import type { Store } from "../store/types.ts";
+import type { Rules } from "../rules/rules_holder.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
 export interface AppDeps {
@@ -56,9 +58,11 @@ export interface AppDeps {
   clock?: MonotonicClock;
   /**
    * Envoy's `ShouldRateLimit`, answered over JSON by `POST /json` (the node shares it with its gRPC
-   * server). @default {one on `store` and the overrides, with no rules: every domain unknown}
+   * server). @default {one on `store`, the overrides and `rules`}
    */
   rls?: ShouldRateLimit;
+  /** The operator's rules, shown by `GET /api/rules`. @default {none loaded} */
+  rules?: Rules;
 }
 
 /**
@@ -111,7 +115,7 @@ export function createApp(deps: AppDeps): Hono {
     createEnvoyJsonRoutes(
       deps.rls ?? createRateLimitService({
         store,
-        rules: () => undefined,
+        rules: () => deps.rules?.current(),
         overrides,
         metrics,
         rateLimitHeaders: config.rlsRateLimitHeaders,
@@ -129,6 +133,13 @@ export function createApp(deps: AppDeps): Hono {
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,
+    }),
+  );
+  app.route(
+    "/api",
+    createRulesRoutes({
+      rules: deps.rules,
+      auth: { token: config.adminToken, readAuth: config.adminReadAuth },
     }),
   );
   app.route(

@@ -21,6 +21,7 @@ import {
 } from "../limiter/bounds.ts";
 import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import { ALGORITHMS } from "../limiter/types.ts";
+import { RULE_UNITS, type RuleUnit } from "../rules/types.ts";
 import { STORE_FULL_CODE } from "../store/memory_store.ts";
 import { CIRCUIT_STATES } from "../store/circuit_breaker.ts";
 import { VERSION } from "../version.ts";
@@ -118,6 +119,48 @@ export const nodesAnswerSchema = z.strictObject({
     last_heartbeat_age_ms: z.number().min(0),
     version: z.string(),
     self: z.boolean().meta({ description: "True for the node that answered" }),
+  })),
+});
+
+/** zod schema of one rule in the answer of `GET /api/rules`. */
+export const ruleViewSchema = z.strictObject({
+  path: z.array(z.string()).meta({
+    description: "Where the rule sits in its domain: `key_value` per level, or `key` for a default",
+  }),
+  name: z.string().nullable(),
+  unlimited: z.boolean(),
+  requests_per_unit: z.int().min(0).meta({ description: "0 when unlimited" }),
+  unit: z.enum(Object.keys(RULE_UNITS) as [RuleUnit, ...RuleUnit[]]).nullable().meta({
+    description: "Null when the rule is unlimited or written with a `window`",
+  }),
+  window_ms: z.int().min(0).meta({
+    description: "The unit's or the window's length; 0 when unlimited",
+  }),
+  algorithm: algorithmSchema,
+  burst: z.int().min(1).nullable(),
+  refill_rate: z.int().min(1).nullable(),
+  shadow_mode: z.boolean(),
+  detailed_metric: z.boolean(),
+  replaces: z.array(z.string()),
+});
+
+/** zod schema of the answer of `GET /api/rules`. */
+export const rulesAnswerSchema = z.strictObject({
+  path: z.string().nullable().meta({ description: "RATELIMITER_RULES_FILE; null when unset" }),
+  files: z.array(z.string()).meta({ description: "The files read, in load order" }),
+  hash: z.string().meta({ description: "SHA-256 (hex) of the files' names and contents" }),
+  loaded_at: isoTime.nullable().meta({ description: "When the rules in force were loaded" }),
+  last_reload: z.strictObject({
+    result: z.enum(["ok", "error"]),
+    at: isoTime,
+    issues: z.array(z.string()).meta({
+      description: "Why it was refused (the rules in force stayed), each naming file, document " +
+        "and path",
+    }),
+  }).nullable().meta({ description: "The last reload (file change or SIGHUP); null before one" }),
+  domains: z.array(z.strictObject({
+    domain: z.string(),
+    rules: z.array(ruleViewSchema),
   })),
 });
 
@@ -769,6 +812,22 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/api/rules": {
+      get: {
+        operationId: "getRules",
+        tags: adminTag,
+        summary: "The rules file in force on this node",
+        description: "The rules loaded from `RATELIMITER_RULES_FILE` (envoyproxy/ratelimit's " +
+          "format): the files, their hash, when they were loaded, every domain with its rules, " +
+          "and the outcome of the last reload. An invalid reload keeps the rules in force and " +
+          "shows its problems in `last_reload.issues`.",
+        ...readSecurity,
+        responses: {
+          "200": { description: "The rules in force", content: json(ref("RulesAnswer")) },
+          ...errorResponses(COMMON_ERRORS, ...readAuthErrors),
+        },
+      },
+    },
     "/api/limits": {
       get: {
         operationId: "listLimits",
@@ -978,6 +1037,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         Ready: toSchema(readyAnswerSchema, "output"),
         NodesAnswer: toSchema(nodesAnswerSchema, "output"),
         ClusterAnswer: toSchema(clusterAnswerSchema, "output"),
+        RulesAnswer: toSchema(rulesAnswerSchema, "output"),
         LimitsAnswer: toSchema(limitsAnswerSchema, "output"),
         Override: toSchema(overrideViewSchema, "output"),
         OverridePutAnswer: toSchema(overridePutAnswerSchema, "output"),

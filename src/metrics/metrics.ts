@@ -84,6 +84,8 @@ export interface Metrics {
    * as a label: at most `MAX_DETAILED_SERIES` (1,000) distinct ones per node, then `_other`.
    */
   readonly rlsDetailedDecisions: PlainCounter<"domain" | "rule" | "descriptor" | "result">;
+  /** `ratelimiter_rules_reloads_total{result="ok"|"error"}`: reloads of the rules file. */
+  readonly rulesReloads: client.Counter<"result">;
   /** Renders the exposition text. */
   render(): Promise<string>;
   /** The content type of {@linkcode Metrics.render}'s output. */
@@ -193,6 +195,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ["domain", "rule", "descriptor", "result"],
     registry,
   });
+  const rulesReloads = new client.Counter({
+    name: "ratelimiter_rules_reloads_total",
+    help:
+      "Reloads of the rules file (RATELIMITER_RULES_FILE), by result: ok, or error (old rules kept).",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  rulesReloads.labels({ result: "ok" }).inc(0);
+  rulesReloads.labels({ result: "error" }).inc(0);
   // Initialise the result series so dashboards see zeros, not gaps, before the first check.
   const checkedAllowed = checked.labels({ result: "allowed" });
   const checkedBlocked = checked.labels({ result: "blocked" });
@@ -215,6 +226,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     blockCacheHits,
     rlsDecisions,
     rlsDetailedDecisions,
+    rulesReloads,
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
