@@ -8,45 +8,83 @@
  */
 import assert from "node:assert/strict";
 import { type ClientRequest, type ClientStatus, grpcCode, type RlsClient } from "./_grpc_client.ts";
-import { testRuleSet } from "./_rules.ts";
+import { parseRules } from "../../src/rules/parse_rules.ts";
 
-/** The rules of the table: one domain per behaviour. */
-export const CONFORMANCE_RULES = testRuleSet({
-  basic: [{ key: "user", rate_limit: { unit: "hour", requests_per_unit: 3, name: "per_user" } }],
-  two: [
-    { key: "a", rate_limit: { unit: "hour", requests_per_unit: 5 } },
-    { key: "b", rate_limit: { unit: "hour", requests_per_unit: 1 } },
-  ],
-  nested: [{
-    key: "service",
-    value: "api",
-    rate_limit: { unit: "hour", requests_per_unit: 10 },
-    descriptors: [{ key: "user", rate_limit: { unit: "hour", requests_per_unit: 2 } }],
-  }],
-  wildcard: [
-    { key: "path", value: "/admin", rate_limit: { unit: "hour", requests_per_unit: 1 } },
-    { key: "path", value: "/api/*", rate_limit: { unit: "hour", requests_per_unit: 2 } },
-    { key: "path", rate_limit: { unit: "hour", requests_per_unit: 4 } },
-  ],
-  unlimited: [{ key: "vip", rate_limit: { unlimited: true } }],
-  replaces: [
-    { key: "a", rate_limit: { unit: "hour", requests_per_unit: 1, name: "small" } },
-    {
-      key: "b",
-      rate_limit: {
-        unit: "hour",
-        requests_per_unit: 100,
-        name: "big",
-        replaces: [{ name: "small" }],
-      },
-    },
-  ],
-  shadow: [{ key: "s", shadow_mode: true, rate_limit: { unit: "hour", requests_per_unit: 1 } }],
-  hits: [{ key: "h", rate_limit: { unit: "hour", requests_per_unit: 5 } }],
-  override: [{ key: "o", rate_limit: { unit: "hour", requests_per_unit: 100 } }],
-  year: [{ key: "y", rate_limit: { unit: "year", requests_per_unit: 5_000_000 } }],
-  long: [{ key: "k", rate_limit: { unit: "hour", requests_per_unit: 1 } }],
-});
+/** The rules of the table, one domain per behaviour, in the rules file's format. */
+export const CONFORMANCE_YAML = `
+domain: basic
+descriptors:
+  - key: user
+    rate_limit: { unit: hour, requests_per_unit: 3, name: per_user }
+---
+domain: two
+descriptors:
+  - key: a
+    rate_limit: { unit: hour, requests_per_unit: 5 }
+  - key: b
+    rate_limit: { unit: hour, requests_per_unit: 1 }
+---
+domain: nested
+descriptors:
+  - key: service
+    value: api
+    rate_limit: { unit: hour, requests_per_unit: 10 }
+    descriptors:
+      - key: user
+        rate_limit: { unit: hour, requests_per_unit: 2 }
+---
+domain: wildcard
+descriptors:
+  - key: path
+    value: /admin
+    rate_limit: { unit: hour, requests_per_unit: 1 }
+  - key: path
+    value: /api/*
+    rate_limit: { unit: hour, requests_per_unit: 2 }
+  - key: path
+    rate_limit: { unit: hour, requests_per_unit: 4 }
+---
+domain: unlimited
+descriptors:
+  - key: vip
+    rate_limit: { unlimited: true }
+---
+domain: replaces
+descriptors:
+  - key: a
+    rate_limit: { unit: hour, requests_per_unit: 1, name: small }
+  - key: b
+    rate_limit: { unit: hour, requests_per_unit: 100, name: big, replaces: [{ name: small }] }
+---
+domain: shadow
+descriptors:
+  - key: s
+    shadow_mode: true
+    rate_limit: { unit: hour, requests_per_unit: 1 }
+---
+domain: hits
+descriptors:
+  - key: h
+    rate_limit: { unit: hour, requests_per_unit: 5 }
+---
+domain: override
+descriptors:
+  - key: o
+    rate_limit: { unit: hour, requests_per_unit: 100 }
+---
+domain: year
+descriptors:
+  - key: y
+    rate_limit: { unit: year, requests_per_unit: 5000000 }
+---
+domain: long
+descriptors:
+  - key: k
+    rate_limit: { unit: hour, requests_per_unit: 1 }
+`;
+
+/** {@linkcode CONFORMANCE_YAML} loaded by the service's own rules parser. */
+export const CONFORMANCE_RULES = parseRules([{ name: "conformance.yaml", text: CONFORMANCE_YAML }]);
 
 const call = (domain: string, entries: [string, string][][], extra: Partial<ClientRequest> = {}) =>
   ({

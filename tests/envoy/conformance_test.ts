@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import { createManualClock } from "../_helpers/manual_clock.ts";
 import { CONFORMANCE_RULES, runConformance } from "./_conformance.ts";
-import { testRuleSet } from "./_rules.ts";
+import { parseRules } from "../../src/rules/parse_rules.ts";
 import { startTestRls } from "./_server.ts";
 
 Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (t) => {
@@ -14,7 +14,11 @@ Deno.test("duration_until_reset counts down to the end of the epoch-aligned wind
   // 1_700_000_000 s is 20 s into its minute (1_700_000_000 % 60 = 20).
   const clock = createManualClock(1_700_000_000_000);
   await using rls = await startTestRls({
-    rules: testRuleSet({ d: [{ key: "k", rate_limit: { unit: "minute", requests_per_unit: 5 } }] }),
+    rules: parseRules([{
+      name: "d.yaml",
+      text:
+        "domain: d\ndescriptors:\n  - key: k\n    rate_limit: { unit: minute, requests_per_unit: 5 }\n",
+    }]),
     store: new MemoryStore({ clock }),
     now: clock,
   });
