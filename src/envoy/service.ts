@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { type LimitDefaults, type OverrideLookup, resolveLimit } from "../limiter/resolve.ts";
+import { type OverrideLookup, resolveLimit } from "../limiter/resolve.ts";
 import type { Decision, LimitRequest } from "../limiter/types.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/types.ts";
@@ -113,8 +113,6 @@ const NO_LIMIT: RlsDescriptorStatus = {
   limitRemaining: 0,
   durationUntilReset: undefined,
 };
-
-const UNUSED_DEFAULTS: LimitDefaults = { limit: 1, windowMs: 1000, algorithm: "fixed_window" };
 
 function ruleLabel(rule: RateLimitRule | undefined): string {
   if (rule === undefined) return REQUEST_LIMIT_RULE;
@@ -210,7 +208,13 @@ export function createRateLimitService(options: RateLimitServiceOptions): Should
           refillRate: rule.refillRate,
         };
       }
-      const limitRequest = resolveLimit(input, UNUSED_DEFAULTS, overrides);
+      // An operator's override of the key beats the rule; what it leaves unset (the algorithm) is
+      // the rule's, the operator's own default for this key.
+      const limitRequest = resolveLimit(input, {
+        limit: input.limit!,
+        windowMs: input.windowMs!,
+        algorithm: input.algorithm!,
+      }, overrides);
       const shadow = rule?.shadowMode ?? false;
       const slot = limits.length;
       limits.push({ request: limitRequest, together: !shadow && limitRequest.cost > 0 });
