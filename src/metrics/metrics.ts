@@ -190,7 +190,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     registry,
   });
   const rlsDetailedDecisions = new PlainCounter({
-    name: "ratelimiter_rls_detailed_decisions_total",
+    name: "ratelimiter_rls_detailed_total",
     help: "Decisions of detailed_metric rules by descriptor value (capped; then _other).",
     labelNames: ["domain", "rule", "descriptor", "result"],
     registry,

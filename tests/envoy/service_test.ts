@@ -57,7 +57,7 @@ Deno.test("detailed_metric rules label descriptor values, capped at MAX_DETAILED
   const { rls, metrics } = service();
   for (let i = 0; i < MAX_DETAILED_SERIES + 5; i++) await rls(req("d", `v${i}`));
   const text = await metrics.render();
-  const series = text.split("\n").filter((l) => l.startsWith("ratelimiter_rls_detailed_decisions"));
+  const series = text.split("\n").filter((l) => l.startsWith("ratelimiter_rls_detailed_total"));
   assert.equal(series.length, MAX_DETAILED_SERIES + 1);
   assert.match(text, /descriptor="d_v0"/);
   assert.match(text, /descriptor="_other"[^}]*\} 5/);
