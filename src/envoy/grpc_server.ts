@@ -83,7 +83,18 @@ export interface GrpcServer {
   close(graceMs: number): Promise<void>;
 }
 
+/**
+ * A method: the request message in, the answer out with 5 free bytes before it (the frame header,
+ * filled by the server, so the answer is framed without a copy).
+ */
 type Handler = (message: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+
+/** A message with 5 free bytes before it, as handlers answer. */
+function withFrameRoom(message: Uint8Array): Uint8Array {
+  const framed = new Uint8Array(5 + message.length);
+  framed.set(message, 5);
+  return framed;
+}
 
 const GRPC_HEADERS = { ":status": 200, "content-type": "application/grpc" };
 
@@ -109,11 +120,15 @@ function sendError(stream: http2.ServerHttp2Stream, code: number, message: strin
   }
 }
 
-function sendMessage(stream: http2.ServerHttp2Stream, message: Uint8Array): void {
+/** Sends `frame` (a message after 5 free bytes) as the call's answer, then status OK. */
+function sendMessage(stream: http2.ServerHttp2Stream, frame: Uint8Array): void {
   if (!isOpen(stream)) return;
-  const frame = new Uint8Array(5 + message.length);
-  new DataView(frame.buffer).setUint32(1, message.length);
-  frame.set(message, 5);
+  const length = frame.length - 5;
+  frame[0] = 0;
+  frame[1] = length >>> 24;
+  frame[2] = (length >>> 16) & 0xff;
+  frame[3] = (length >>> 8) & 0xff;
+  frame[4] = length & 0xff;
   try {
     stream.respond(GRPC_HEADERS, { waitForTrailers: true });
     stream.once("wantTrailers", () => {
@@ -167,16 +182,16 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
   const handlers = new Map<string, Handler>([
     [SHOULD_RATE_LIMIT_PATH, async (message) => {
       const response = await options.shouldRateLimit(decodeRlsRequest(message));
-      return encodeRlsResponse(response);
+      return encodeRlsResponse(response, 5);
     }],
     [HEALTH_CHECK_PATH, (message) => {
       const { service } = decodeHealthCheckRequest(message);
       if (service !== "" && service !== RLS_SERVICE_NAME) {
         throw new GrpcError(GRPC_STATUS.NOT_FOUND, `unknown service ${JSON.stringify(service)}`);
       }
-      return encodeHealthCheckResponse(
+      return withFrameRoom(encodeHealthCheckResponse(
         options.serving() ? HEALTH_STATUS.SERVING : HEALTH_STATUS.NOT_SERVING,
-      );
+      ));
     }],
   ]);
 

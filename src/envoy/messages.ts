@@ -10,7 +10,17 @@
  *
  * @module
  */
-import { WIRE, WireError, WireReader, WireWriter } from "./wire.ts";
+import {
+  lenFieldSize,
+  uintFieldSize,
+  type Utf8,
+  utf8,
+  WIRE,
+  WireError,
+  WireReader,
+  WireSink,
+  WireWriter,
+} from "./wire.ts";
 import type { DescriptorEntry } from "../rules/types.ts";
 
 /** `RateLimitResponse.Code`. */
@@ -176,35 +186,90 @@ export function decodeRlsRequest(bytes: Uint8Array): RlsRequest {
   return request;
 }
 
-function encodeRateLimit(limit: RlsRateLimit): WireWriter {
-  return new WireWriter()
-    .uint(1, limit.requestsPerUnit)
-    .uint(2, limit.unit)
-    .string(3, limit.name);
+/** Bytes of a string field, 0 when empty (not written). */
+function stringFieldSize(value: Utf8): number {
+  return value.size === 0 ? 0 : lenFieldSize(value.size);
 }
 
-function encodeStatus(status: RlsDescriptorStatus): WireWriter {
-  const writer = new WireWriter().uint(1, status.code);
-  if (status.currentLimit !== undefined) writer.message(2, encodeRateLimit(status.currentLimit));
-  writer.uint(3, status.limitRemaining);
-  const reset = status.durationUntilReset;
-  if (reset !== undefined) {
-    writer.message(4, new WireWriter().uint(1, reset.seconds).uint(2, reset.nanos));
+interface MeasuredStatus {
+  status: RlsDescriptorStatus;
+  name: Utf8 | undefined;
+  limitSize: number;
+  resetSize: number;
+  size: number;
+}
+
+interface MeasuredHeader {
+  key: Utf8;
+  value: Utf8;
+  size: number;
+}
+
+function measureStatus(status: RlsDescriptorStatus): MeasuredStatus {
+  let size = uintFieldSize(status.code) + uintFieldSize(status.limitRemaining);
+  let name: Utf8 | undefined;
+  let limitSize = 0;
+  if (status.currentLimit !== undefined) {
+    name = utf8(status.currentLimit.name);
+    limitSize = uintFieldSize(status.currentLimit.requestsPerUnit) +
+      uintFieldSize(status.currentLimit.unit) + stringFieldSize(name);
+    size += lenFieldSize(limitSize);
   }
-  return writer;
+  let resetSize = 0;
+  if (status.durationUntilReset !== undefined) {
+    resetSize = uintFieldSize(status.durationUntilReset.seconds) +
+      uintFieldSize(status.durationUntilReset.nanos);
+    size += lenFieldSize(resetSize);
+  }
+  return { status, name, limitSize, resetSize, size };
 }
 
-function encodeHeader(header: RlsHeader): WireWriter {
-  return new WireWriter().string(1, header.key).string(2, header.value);
+function measureHeader(header: RlsHeader): MeasuredHeader {
+  const key = utf8(header.key);
+  const value = utf8(header.value);
+  return { key, value, size: stringFieldSize(key) + stringFieldSize(value) };
 }
 
-/** Encodes a `RateLimitResponse`. */
-export function encodeRlsResponse(response: RlsResponse): Uint8Array {
-  const writer = new WireWriter().uint(1, response.overallCode);
-  for (const status of response.statuses) writer.message(2, encodeStatus(status));
-  for (const header of response.responseHeadersToAdd) writer.message(3, encodeHeader(header));
-  for (const header of response.requestHeadersToAdd) writer.message(4, encodeHeader(header));
-  return writer.finish();
+/**
+ * Encodes a `RateLimitResponse`, after `offset` free bytes (5 leaves room for the gRPC frame
+ * header, so the answer is framed without a copy).
+ */
+export function encodeRlsResponse(response: RlsResponse, offset = 0): Uint8Array {
+  const statuses = response.statuses.map(measureStatus);
+  const responseHeaders = response.responseHeadersToAdd.map(measureHeader);
+  const requestHeaders = response.requestHeadersToAdd.map(measureHeader);
+  let size = uintFieldSize(response.overallCode);
+  for (const s of statuses) size += lenFieldSize(s.size);
+  for (const h of responseHeaders) size += lenFieldSize(h.size);
+  for (const h of requestHeaders) size += lenFieldSize(h.size);
+  const sink = new WireSink(size, offset);
+  sink.uint(1, response.overallCode);
+  for (const { status, name, limitSize, resetSize, size } of statuses) {
+    sink.len(2, size);
+    sink.uint(1, status.code);
+    if (status.currentLimit !== undefined) {
+      sink.len(2, limitSize);
+      sink.uint(1, status.currentLimit.requestsPerUnit);
+      sink.uint(2, status.currentLimit.unit);
+      sink.string(3, name!);
+    }
+    sink.uint(3, status.limitRemaining);
+    if (status.durationUntilReset !== undefined) {
+      sink.len(4, resetSize);
+      sink.uint(1, status.durationUntilReset.seconds);
+      sink.uint(2, status.durationUntilReset.nanos);
+    }
+  }
+  const headers = (field: number, list: MeasuredHeader[]) => {
+    for (const { key, value, size } of list) {
+      sink.len(field, size);
+      sink.string(1, key);
+      sink.string(2, value);
+    }
+  };
+  headers(3, responseHeaders);
+  headers(4, requestHeaders);
+  return sink.bytes;
 }
 
 /** `grpc.health.v1.HealthCheckResponse.ServingStatus`. */

@@ -18,7 +18,7 @@ export class WireError extends Error {
 /** Wire types of a field's tag. */
 export const WIRE = { VARINT: 0, I64: 1, LEN: 2, I32: 5 } as const;
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** Reads the fields of one message from `bytes[start, end)`. */
@@ -82,8 +82,20 @@ export class WireReader {
   /** A length-delimited field read as UTF-8 text (proto3 strings must be valid UTF-8). */
   string(): string {
     const [start, end] = this.span();
+    const bytes = this.#bytes;
+    if (end - start <= 64) {
+      // Short ASCII, the common case (keys, values, domains): no decoder call.
+      let text = "";
+      let i = start;
+      for (; i < end; i++) {
+        const byte = bytes[i]!;
+        if (byte >= 0x80) break;
+        text += String.fromCharCode(byte);
+      }
+      if (i === end) return text;
+    }
     try {
-      return utf8.decode(this.#bytes.subarray(start, end));
+      return utf8Decoder.decode(this.#bytes.subarray(start, end));
     } catch {
       throw new WireError("string field is not valid UTF-8");
     }
@@ -187,5 +199,96 @@ export class WireWriter {
       offset += part.length;
     }
     return out;
+  }
+}
+
+/** Bytes of a varint of `value` (a non-negative integer). */
+export function varintSize(value: number): number {
+  let size = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) size++;
+  return size;
+}
+
+/** `text` as UTF-8, and its length; an ASCII string is written as is, without encoding. */
+export interface Utf8 {
+  text: string;
+  /** UTF-8 bytes when `text` is not ASCII; `undefined` when it is (its length is then its size). */
+  bytes: Uint8Array | undefined;
+  size: number;
+}
+
+/** Measures `text` for {@linkcode WireSink.string}. */
+export function utf8(text: string): Utf8 {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) >= 0x80) {
+      const bytes = encoder.encode(text);
+      return { text, bytes, size: bytes.length };
+    }
+  }
+  return { text, bytes: undefined, size: text.length };
+}
+
+/** Bytes of a length-delimited field of `size` payload bytes with field number below 16. */
+export function lenFieldSize(size: number): number {
+  return 1 + varintSize(size) + size;
+}
+
+/** Bytes of a varint field with field number below 16; 0 when `value` is 0 (not written). */
+export function uintFieldSize(value: number): number {
+  return value === 0 ? 0 : 1 + varintSize(value);
+}
+
+/**
+ * Writes a message of a size known in advance into one buffer: the fast encoder of the answers
+ * (no intermediate arrays). Field numbers must be below 16 (one-byte tags).
+ */
+export class WireSink {
+  readonly bytes: Uint8Array;
+  #pos: number;
+
+  /** A sink of `size` bytes, starting at `offset` (room for a frame header before it). */
+  constructor(size: number, offset = 0) {
+    this.bytes = new Uint8Array(offset + size);
+    this.#pos = offset;
+  }
+
+  #varint(value: number): void {
+    let v = value;
+    while (v >= 0x80) {
+      this.bytes[this.#pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.bytes[this.#pos++] = v;
+  }
+
+  /** A varint field; 0 is not written. */
+  uint(field: number, value: number): void {
+    if (value === 0) return;
+    this.bytes[this.#pos++] = field * 8 + WIRE.VARINT;
+    this.#varint(value);
+  }
+
+  /** The header of a length-delimited field whose `size` payload bytes follow. */
+  len(field: number, size: number): void {
+    this.bytes[this.#pos++] = field * 8 + WIRE.LEN;
+    this.#varint(size);
+  }
+
+  /** A string field (measured by {@linkcode utf8}); the empty string is not written. */
+  string(field: number, value: Utf8): void {
+    if (value.size === 0) return;
+    this.len(field, value.size);
+    if (value.bytes !== undefined) {
+      this.bytes.set(value.bytes, this.#pos);
+      this.#pos += value.size;
+      return;
+    }
+    const { text } = value;
+    for (let i = 0; i < text.length; i++) this.bytes[this.#pos++] = text.charCodeAt(i);
+  }
+
+  /** Bytes written so far (the offset included). */
+  get position(): number {
+    return this.#pos;
   }
 }
