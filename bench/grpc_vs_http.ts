@@ -55,6 +55,8 @@ function grpcBody(): Uint8Array {
 interface Child {
   child: Deno.ChildProcess;
   pid: number;
+  /** The last lines it wrote, to show when something fails. */
+  output: string[];
 }
 
 function spawn(command: string, args: string[], env: Record<string, string> = {}): Child {
@@ -62,10 +64,19 @@ function spawn(command: string, args: string[], env: Record<string, string> = {}
     args,
     env,
     stdin: "null",
-    stdout: "null",
-    stderr: "null",
+    stdout: "piped",
+    stderr: "piped",
   }).spawn();
-  return { child, pid: child.pid };
+  const output: string[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      output.push(chunk);
+      if (output.length > 50) output.shift();
+    }
+  };
+  pump(child.stdout);
+  pump(child.stderr);
+  return { child, pid: child.pid, output };
 }
 
 async function stop(c: Child): Promise<void> {
@@ -245,6 +256,11 @@ try {
       ),
     );
   }
+} catch (error) {
+  for (const [name, c] of [["node", node], ["grpc-js", grpcJs], ["floor", floor]] as const) {
+    console.error(`--- ${name} output:\n${c.output.join("")}`);
+  }
+  throw error;
 } finally {
   await Promise.all([stop(node), stop(grpcJs), stop(floor)]);
   await Deno.remove(dir, { recursive: true });
