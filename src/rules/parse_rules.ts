@@ -15,7 +15,9 @@ import { type RateLimitRule, RULE_UNITS, type RuleSet, type RuleUnit } from "./t
 
 /** One rules file's name (as reported in errors and `GET /api/rules`) and its text. */
 export interface RulesSource {
+  /** The file's path, as errors and `GET /api/rules` name it. */
   name: string;
+  /** The file's contents. */
   text: string;
 }
 

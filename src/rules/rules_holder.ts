@@ -14,6 +14,7 @@ import type { RuleSet } from "./types.ts";
 
 /** The outcome of the last reload, for `GET /api/rules`. */
 export interface RulesReload {
+  /** `ok`: the new rules are in force; `error`: refused, the old ones stay. */
   result: "ok" | "error";
   /** When it finished. */
   at: Date;
@@ -25,6 +26,7 @@ export interface RulesReload {
 export interface RulesOptions {
   /** The rules file or directory (`RATELIMITER_RULES_FILE`); `undefined`: no rules, no watch. */
   path: string | undefined;
+  /** Receives `rules_loaded`, `rules_reloaded`, `rules_reload_failed`, `rules_watch_failed`. */
   logger: Logger;
   /** Called once per reload that read the files, with its result (the reloads metric). */
   onReload?: (result: "ok" | "error") => void;

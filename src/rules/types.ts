@@ -24,7 +24,9 @@ export type RuleUnit = keyof typeof RULE_UNITS;
 
 /** One `key`/`value` pair of a request descriptor, in request order. */
 export interface DescriptorEntry {
+  /** The entry's key, e.g. `remote_address`. */
   key: string;
+  /** The entry's value, e.g. `10.0.0.1`; may be empty. */
   value: string;
 }
 
