@@ -33,6 +33,8 @@ export const MAX_RULE_LIMIT = 4_294_967_295;
 export const MAX_RULE_WINDOW_MS = RULE_UNITS.year * 1000;
 /** Most YAML nodes one rules file may expand to (aliases included): bounds a hostile file. */
 export const MAX_RULE_NODES = 1_000_000;
+/** Deepest YAML nesting read (a descriptor level takes two): bounds the recursion. */
+export const MAX_RULE_DEPTH = 200;
 
 const DOCUMENT_FIELDS = ["domain", "descriptors"];
 const DESCRIPTOR_FIELDS = [
@@ -315,7 +317,7 @@ class DocumentParser {
     const name = this.#string(value.get("name") ?? null, `${path}.name`) ?? "";
     const rawLimit = value.get("requests_per_unit") ?? null;
     let unit: RuleUnit | undefined;
-    if (unitText !== "") {
+    if (unitText !== "" && unlimited !== true) {
       const lower = unitText.toLowerCase();
       if (Object.hasOwn(RULE_UNITS, lower)) unit = lower as RuleUnit;
       else {
@@ -482,13 +484,19 @@ class DocumentParser {
   }
 }
 
-/** Converts a YAML node to {@linkcode Plain}, following aliases within `budget` nodes. */
-function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }): Plain {
+/**
+ * Converts a YAML node to {@linkcode Plain}, following aliases within `budget` nodes and
+ * {@linkcode MAX_RULE_DEPTH} levels.
+ */
+function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }, depth = 0): Plain {
   if (--budget.left < 0) {
     throw new RangeError(`expands to more than ${MAX_RULE_NODES} YAML nodes`);
   }
+  if (depth > MAX_RULE_DEPTH) {
+    throw new RangeError(`nests deeper than ${MAX_RULE_DEPTH} levels`);
+  }
   if (node === null || node === undefined) return null;
-  if (isAlias(node)) return toPlain(node.resolve(doc), doc, budget);
+  if (isAlias(node)) return toPlain(node.resolve(doc), doc, budget, depth);
   if (isScalar(node)) {
     // Every scalar is read as the text written, as envoyproxy/ratelimit (Go, yaml.v2) reads a
     // scalar into a string field: `value: 8080` is "8080", `value: 1.50` is "1.50".
@@ -498,7 +506,7 @@ function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }):
     }
     return String(node.value);
   }
-  if (isSeq(node)) return node.items.map((item) => toPlain(item, doc, budget));
+  if (isSeq(node)) return node.items.map((item) => toPlain(item, doc, budget, depth + 1));
   if (isMap(node)) {
     const map = new Map<string, Plain>();
     for (const pair of node.items) {
@@ -508,7 +516,7 @@ function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }):
       }
       map.set(
         String(isScalar(pair.key) ? (pair.key.source ?? key) : key),
-        toPlain(pair.value, doc, budget),
+        toPlain(pair.value, doc, budget, depth + 1),
       );
     }
     return map;
