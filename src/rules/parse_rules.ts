@@ -293,9 +293,14 @@ class DocumentParser {
       rules = { exact: new Map(), wildcards: [], fallback: undefined } satisfies KeyRules;
       level.set(key, rules);
     }
-    if (value === "") rules.fallback ??= node;
-    else if (value.endsWith("*")) rules.wildcards.push({ prefix: value.slice(0, -1), node });
-    else if (!rules.exact.has(value)) rules.exact.set(value, node);
+    if (value === "") {
+      rules.fallback ??= node;
+      return;
+    }
+    // A wildcard is an exact value too: a request value of `foo*` itself finds the `foo*` node
+    // first, before any wildcard, as in the reference (its map holds every value as written).
+    if (!rules.exact.has(value)) rules.exact.set(value, node);
+    if (value.endsWith("*")) rules.wildcards.push({ prefix: value.slice(0, -1), node });
   }
 
   #rateLimit(
