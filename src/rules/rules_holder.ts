@@ -54,7 +54,8 @@ export class Rules {
   #watcher: Deno.FsWatcher | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<boolean> | undefined;
-  #again = false;
+  /** A reload was asked for while one ran: `undefined` none, else whether it was forced. */
+  #again: boolean | undefined;
   #closed = false;
 
   private constructor(options: RulesOptions, current: RuleSet) {
@@ -102,16 +103,18 @@ export class Rules {
   reload(force = true): Promise<boolean> {
     if (this.#path === undefined || this.#closed) return Promise.resolve(true);
     if (this.#running !== undefined) {
-      this.#again = true;
+      this.#again = (this.#again ?? false) || force;
       return this.#running;
     }
     this.#running = (async () => {
       let result = false;
+      let forced: boolean | undefined = force;
       try {
-        do {
-          this.#again = false;
-          result = await this.#reloadOnce(this.#path!, force);
-        } while (this.#again && !this.#closed);
+        while (forced !== undefined && !this.#closed) {
+          this.#again = undefined;
+          result = await this.#reloadOnce(this.#path!, forced);
+          forced = this.#again;
+        }
       } finally {
         this.#running = undefined;
       }
