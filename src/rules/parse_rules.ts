@@ -48,6 +48,7 @@ const DESCRIPTOR_FIELDS = [
 ];
 const RATE_LIMIT_FIELDS = [
   "unit",
+  "unit_multiplier",
   "requests_per_unit",
   "unlimited",
   "name",
@@ -357,6 +358,20 @@ class DocumentParser {
         );
       }
     }
+    const multiplier = this.#integer(
+      value.get("unit_multiplier") ?? null,
+      `${path}.unit_multiplier`,
+      1,
+    );
+    if (multiplier !== undefined && unit !== undefined) {
+      const ms = RULE_UNITS[unit] * 1000 * multiplier;
+      if (ms > MAX_RULE_WINDOW_MS) {
+        this.#issue(
+          `${path}.unit_multiplier`,
+          `makes a window of ${multiplier} ${unit}s, longer than 365 days`,
+        );
+      }
+    }
     const burst = this.#integer(value.get("burst") ?? null, `${path}.burst`, 1);
     const refillRate = this.#integer(value.get("refill_rate") ?? null, `${path}.refill_rate`, 1);
     if (burst !== undefined && algorithmText !== "gcra") {
@@ -380,6 +395,9 @@ class DocumentParser {
       if (algorithmText !== "") {
         this.#issue(`${path}.algorithm`, "must not be set when unlimited is true");
       }
+      if (multiplier !== undefined) {
+        this.#issue(`${path}.unit_multiplier`, "must not be set when unlimited is true");
+      }
     } else {
       if (unitText === "" && windowText === "") {
         this.#issue(
@@ -389,6 +407,8 @@ class DocumentParser {
         );
       } else if (unitText !== "" && windowText !== "") {
         this.#issue(`${path}.window`, "must not be set together with unit: choose one");
+      } else if (windowText !== "" && multiplier !== undefined) {
+        this.#issue(`${path}.unit_multiplier`, "applies only with unit, not with window");
       }
       // An explicit algorithm needs a positive limit (min above); the reference's 0 (deny all)
       // stays available with the default fixed window.
@@ -429,8 +449,13 @@ class DocumentParser {
       name: name === "" ? undefined : name,
       unlimited: unlimited === true,
       limit: unlimited ? 0 : limit,
-      windowMs: unlimited ? 0 : unit !== undefined ? RULE_UNITS[unit] * 1000 : windowMs ?? 0,
+      windowMs: unlimited
+        ? 0
+        : unit !== undefined
+        ? RULE_UNITS[unit] * 1000 * (multiplier ?? 1)
+        : windowMs ?? 0,
       unit,
+      ...(multiplier === undefined ? {} : { unitMultiplier: multiplier }),
       algorithm: algorithm ?? "fixed_window",
       burst,
       refillRate,

@@ -49,6 +49,11 @@ export interface RateLimitRule {
   windowMs: number;
   /** The unit when the rule was written with one (the response's `current_limit`). */
   unit: RuleUnit | undefined;
+  /**
+   * envoyproxy/ratelimit's `unit_multiplier`: the window is this many units (`windowMs` already
+   * includes it). Absent when not written, meaning 1.
+   */
+  unitMultiplier?: number;
   /** `algorithm` extension; `fixed_window` (aligned to the epoch) when not set. */
   algorithm: Algorithm;
   /** `burst` extension (gcra). */
