@@ -124,25 +124,23 @@ class Parser {
 
   /** Parses document `i` of a file; whether it holds something (valid or not). */
   #document(name: string, doc: Document.Parsed, i: number): boolean {
-    {
-      const where = `${name}, document ${i + 1}`;
-      if (doc.errors.length > 0) {
-        for (const error of doc.errors) this.issues.push(`${where}: ${firstLine(error.message)}`);
-        return true;
-      }
-      if (doc.contents === null) return false; // an empty document, e.g. after a final `---`
-      const budget = { left: MAX_RULE_NODES };
-      let plain: Plain;
-      try {
-        plain = toPlain(doc.contents, doc, budget);
-      } catch (error) {
-        this.issues.push(`${where}: ${messageOf(error)}`);
-        return true;
-      }
-      if (plain === null) return false; // a document holding only comments
-      new DocumentParser(this, where).parse(plain);
+    const where = `${name}, document ${i + 1}`;
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) this.issues.push(`${where}: ${firstLine(error.message)}`);
       return true;
     }
+    if (doc.contents === null) return false; // an empty document, e.g. after a final `---`
+    const budget = { left: MAX_RULE_NODES };
+    let plain: Plain;
+    try {
+      plain = toPlain(doc.contents, doc, budget);
+    } catch (error) {
+      this.issues.push(`${where}: ${messageOf(error)}`);
+      return true;
+    }
+    if (plain === null) return false; // a document holding only comments
+    new DocumentParser(this, where).parse(plain);
+    return true;
   }
 
   /**
