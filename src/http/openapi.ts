@@ -133,6 +133,9 @@ export const ruleViewSchema = z.strictObject({
   unit: z.enum(Object.keys(RULE_UNITS) as [RuleUnit, ...RuleUnit[]]).nullable().meta({
     description: "Null when the rule is unlimited or written with a `window`",
   }),
+  unit_multiplier: z.int().min(1).meta({
+    description: "envoyproxy/ratelimit's unit_multiplier: the window is this many units",
+  }),
   window_ms: z.int().min(0).meta({
     description: "The unit's or the window's length; 0 when unlimited",
   }),

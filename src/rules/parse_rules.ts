@@ -15,7 +15,9 @@ import { type RateLimitRule, RULE_UNITS, type RuleSet, type RuleUnit } from "./t
 
 /** One rules file's name (as reported in errors and `GET /api/rules`) and its text. */
 export interface RulesSource {
+  /** The file's path, as errors and `GET /api/rules` name it. */
   name: string;
+  /** The file's contents. */
   text: string;
 }
 
@@ -31,6 +33,8 @@ export const MAX_RULE_LIMIT = 4_294_967_295;
 export const MAX_RULE_WINDOW_MS = RULE_UNITS.year * 1000;
 /** Most YAML nodes one rules file may expand to (aliases included): bounds a hostile file. */
 export const MAX_RULE_NODES = 1_000_000;
+/** Deepest YAML nesting read (a descriptor level takes two): bounds the recursion. */
+export const MAX_RULE_DEPTH = 200;
 
 const DOCUMENT_FIELDS = ["domain", "descriptors"];
 const DESCRIPTOR_FIELDS = [
@@ -44,6 +48,7 @@ const DESCRIPTOR_FIELDS = [
 ];
 const RATE_LIMIT_FIELDS = [
   "unit",
+  "unit_multiplier",
   "requests_per_unit",
   "unlimited",
   "name",
@@ -119,25 +124,23 @@ class Parser {
 
   /** Parses document `i` of a file; whether it holds something (valid or not). */
   #document(name: string, doc: Document.Parsed, i: number): boolean {
-    {
-      const where = `${name}, document ${i + 1}`;
-      if (doc.errors.length > 0) {
-        for (const error of doc.errors) this.issues.push(`${where}: ${firstLine(error.message)}`);
-        return true;
-      }
-      if (doc.contents === null) return false; // an empty document, e.g. after a final `---`
-      const budget = { left: MAX_RULE_NODES };
-      let plain: Plain;
-      try {
-        plain = toPlain(doc.contents, doc, budget);
-      } catch (error) {
-        this.issues.push(`${where}: ${messageOf(error)}`);
-        return true;
-      }
-      if (plain === null) return false; // a document holding only comments
-      new DocumentParser(this, where).parse(plain);
+    const where = `${name}, document ${i + 1}`;
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) this.issues.push(`${where}: ${firstLine(error.message)}`);
       return true;
     }
+    if (doc.contents === null) return false; // an empty document, e.g. after a final `---`
+    const budget = { left: MAX_RULE_NODES };
+    let plain: Plain;
+    try {
+      plain = toPlain(doc.contents, doc, budget);
+    } catch (error) {
+      this.issues.push(`${where}: ${messageOf(error)}`);
+      return true;
+    }
+    if (plain === null) return false; // a document holding only comments
+    new DocumentParser(this, where).parse(plain);
+    return true;
   }
 
   /**
@@ -289,9 +292,14 @@ class DocumentParser {
       rules = { exact: new Map(), wildcards: [], fallback: undefined } satisfies KeyRules;
       level.set(key, rules);
     }
-    if (value === "") rules.fallback ??= node;
-    else if (value.endsWith("*")) rules.wildcards.push({ prefix: value.slice(0, -1), node });
-    else if (!rules.exact.has(value)) rules.exact.set(value, node);
+    if (value === "") {
+      rules.fallback ??= node;
+      return;
+    }
+    // A wildcard is an exact value too: a request value of `foo*` itself finds the `foo*` node
+    // first, before any wildcard, as in the reference (its map holds every value as written).
+    if (!rules.exact.has(value)) rules.exact.set(value, node);
+    if (value.endsWith("*")) rules.wildcards.push({ prefix: value.slice(0, -1), node });
   }
 
   #rateLimit(
@@ -313,7 +321,7 @@ class DocumentParser {
     const name = this.#string(value.get("name") ?? null, `${path}.name`) ?? "";
     const rawLimit = value.get("requests_per_unit") ?? null;
     let unit: RuleUnit | undefined;
-    if (unitText !== "") {
+    if (unitText !== "" && unlimited !== true) {
       const lower = unitText.toLowerCase();
       if (Object.hasOwn(RULE_UNITS, lower)) unit = lower as RuleUnit;
       else {
@@ -348,6 +356,20 @@ class DocumentParser {
         );
       }
     }
+    const multiplier = this.#integer(
+      value.get("unit_multiplier") ?? null,
+      `${path}.unit_multiplier`,
+      1,
+    );
+    if (multiplier !== undefined && unit !== undefined) {
+      const ms = RULE_UNITS[unit] * 1000 * multiplier;
+      if (ms > MAX_RULE_WINDOW_MS) {
+        this.#issue(
+          `${path}.unit_multiplier`,
+          `makes a window of ${multiplier} ${unit}s, longer than 365 days`,
+        );
+      }
+    }
     const burst = this.#integer(value.get("burst") ?? null, `${path}.burst`, 1);
     const refillRate = this.#integer(value.get("refill_rate") ?? null, `${path}.refill_rate`, 1);
     if (burst !== undefined && algorithmText !== "gcra") {
@@ -371,6 +393,9 @@ class DocumentParser {
       if (algorithmText !== "") {
         this.#issue(`${path}.algorithm`, "must not be set when unlimited is true");
       }
+      if (multiplier !== undefined) {
+        this.#issue(`${path}.unit_multiplier`, "must not be set when unlimited is true");
+      }
     } else {
       if (unitText === "" && windowText === "") {
         this.#issue(
@@ -380,6 +405,8 @@ class DocumentParser {
         );
       } else if (unitText !== "" && windowText !== "") {
         this.#issue(`${path}.window`, "must not be set together with unit: choose one");
+      } else if (windowText !== "" && multiplier !== undefined) {
+        this.#issue(`${path}.unit_multiplier`, "applies only with unit, not with window");
       }
       // An explicit algorithm needs a positive limit (min above); the reference's 0 (deny all)
       // stays available with the default fixed window.
@@ -420,8 +447,13 @@ class DocumentParser {
       name: name === "" ? undefined : name,
       unlimited: unlimited === true,
       limit: unlimited ? 0 : limit,
-      windowMs: unlimited ? 0 : unit !== undefined ? RULE_UNITS[unit] * 1000 : windowMs ?? 0,
+      windowMs: unlimited
+        ? 0
+        : unit !== undefined
+        ? RULE_UNITS[unit] * 1000 * (multiplier ?? 1)
+        : windowMs ?? 0,
       unit,
+      ...(multiplier === undefined ? {} : { unitMultiplier: multiplier }),
       algorithm: algorithm ?? "fixed_window",
       burst,
       refillRate,
@@ -480,13 +512,19 @@ class DocumentParser {
   }
 }
 
-/** Converts a YAML node to {@linkcode Plain}, following aliases within `budget` nodes. */
-function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }): Plain {
+/**
+ * Converts a YAML node to {@linkcode Plain}, following aliases within `budget` nodes and
+ * {@linkcode MAX_RULE_DEPTH} levels.
+ */
+function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }, depth = 0): Plain {
   if (--budget.left < 0) {
     throw new RangeError(`expands to more than ${MAX_RULE_NODES} YAML nodes`);
   }
+  if (depth > MAX_RULE_DEPTH) {
+    throw new RangeError(`nests deeper than ${MAX_RULE_DEPTH} levels`);
+  }
   if (node === null || node === undefined) return null;
-  if (isAlias(node)) return toPlain(node.resolve(doc), doc, budget);
+  if (isAlias(node)) return toPlain(node.resolve(doc), doc, budget, depth);
   if (isScalar(node)) {
     // Every scalar is read as the text written, as envoyproxy/ratelimit (Go, yaml.v2) reads a
     // scalar into a string field: `value: 8080` is "8080", `value: 1.50` is "1.50".
@@ -496,7 +534,7 @@ function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }):
     }
     return String(node.value);
   }
-  if (isSeq(node)) return node.items.map((item) => toPlain(item, doc, budget));
+  if (isSeq(node)) return node.items.map((item) => toPlain(item, doc, budget, depth + 1));
   if (isMap(node)) {
     const map = new Map<string, Plain>();
     for (const pair of node.items) {
@@ -506,7 +544,7 @@ function toPlain(node: unknown, doc: Document.Parsed, budget: { left: number }):
       }
       map.set(
         String(isScalar(pair.key) ? (pair.key.source ?? key) : key),
-        toPlain(pair.value, doc, budget),
+        toPlain(pair.value, doc, budget, depth + 1),
       );
     }
     return map;

@@ -7,6 +7,7 @@ import type { DescriptorEntry, RateLimitRule, RuleSet, RulesSummary } from "./ty
 
 /** One descriptor of the rules file: its rule, if any, and the level below it, if any. */
 export interface RuleNode {
+  /** The descriptor's `rate_limit`, if it has one. */
   rule: RateLimitRule | undefined;
   /** The descriptors nested under this one; `undefined` when there are none. */
   children: RuleLevel | undefined;
@@ -47,6 +48,7 @@ export class TreeRuleSet implements RuleSet {
   readonly #domains: ReadonlyMap<string, RuleLevel>;
   readonly #summary: RulesSummary;
 
+  /** A rule set over `domains` (domain → its top level), described by `summary`. */
   constructor(domains: ReadonlyMap<string, RuleLevel>, summary: RulesSummary) {
     this.#domains = domains;
     this.#summary = summary;

@@ -13,6 +13,7 @@
 export class RulesError extends Error {
   /** One entry per problem, in file order. */
   readonly issues: string[];
+  /** An error listing `issues`. */
   constructor(issues: string[]) {
     super(`Invalid rules: ${issues.join("; ")}`);
     this.name = "RulesError";

@@ -14,6 +14,7 @@ import type { RuleSet } from "./types.ts";
 
 /** The outcome of the last reload, for `GET /api/rules`. */
 export interface RulesReload {
+  /** `ok`: the new rules are in force; `error`: refused, the old ones stay. */
   result: "ok" | "error";
   /** When it finished. */
   at: Date;
@@ -25,6 +26,7 @@ export interface RulesReload {
 export interface RulesOptions {
   /** The rules file or directory (`RATELIMITER_RULES_FILE`); `undefined`: no rules, no watch. */
   path: string | undefined;
+  /** Receives `rules_loaded`, `rules_reloaded`, `rules_reload_failed`, `rules_watch_failed`. */
   logger: Logger;
   /** Called once per reload that read the files, with its result (the reloads metric). */
   onReload?: (result: "ok" | "error") => void;
@@ -52,7 +54,8 @@ export class Rules {
   #watcher: Deno.FsWatcher | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<boolean> | undefined;
-  #again = false;
+  /** A reload was asked for while one ran: `undefined` none, else whether it was forced. */
+  #again: boolean | undefined;
   #closed = false;
 
   private constructor(options: RulesOptions, current: RuleSet) {
@@ -100,16 +103,18 @@ export class Rules {
   reload(force = true): Promise<boolean> {
     if (this.#path === undefined || this.#closed) return Promise.resolve(true);
     if (this.#running !== undefined) {
-      this.#again = true;
+      this.#again = (this.#again ?? false) || force;
       return this.#running;
     }
     this.#running = (async () => {
       let result = false;
+      let forced: boolean | undefined = force;
       try {
-        do {
-          this.#again = false;
-          result = await this.#reloadOnce(this.#path!, force);
-        } while (this.#again && !this.#closed);
+        while (forced !== undefined && !this.#closed) {
+          this.#again = undefined;
+          result = await this.#reloadOnce(this.#path!, forced);
+          forced = this.#again;
+        }
       } finally {
         this.#running = undefined;
       }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadRules, readRulesSources } from "../../src/rules/load_rules.ts";
+import { loadRules, MAX_RULES_FILE_BYTES, readRulesSources } from "../../src/rules/load_rules.ts";
 import { RulesError } from "../../src/rules/rules_error.ts";
 
 const rule = (domain: string, limit: number) =>
@@ -83,6 +83,21 @@ Deno.test("readRulesSources() names a path it cannot read", async () => {
     assert.equal(found.length, 1);
     assert.match(found[0]!, new RegExp(`^${missing}: cannot read the rules: `));
     await assert.rejects(readRulesSources(missing), RulesError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readRulesSources() refuses a file over MAX_RULES_FILE_BYTES unread", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "huge.yaml");
+    const file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(MAX_RULES_FILE_BYTES + 1); // sparse: nothing is written
+    file.close();
+    assert.deepEqual(await issues(path), [
+      `${path}: the file is ${MAX_RULES_FILE_BYTES + 1} bytes, larger than ${MAX_RULES_FILE_BYTES}`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -174,8 +174,8 @@ const INVALID: { name: string; text: string; issues: string[] }[] = [
       at(
         1,
         "descriptors[0].rate_limit.requestsperunit",
-        "unknown field; expected one of unit, requests_per_unit, unlimited, name, replaces, " +
-          "window, algorithm, burst, refill_rate",
+        "unknown field; expected one of unit, unit_multiplier, requests_per_unit, unlimited, " +
+          "name, replaces, window, algorithm, burst, refill_rate",
       ),
     ],
   },
@@ -288,6 +288,35 @@ const INVALID: { name: string; text: string; issues: string[] }[] = [
       ),
     ],
   })),
+  {
+    name: "zero unit_multiplier (the reference's zero_unit_multiplier)",
+    text: withLimit("{unit: second, requests_per_unit: 5, unit_multiplier: 0}"),
+    issues: [
+      at(
+        1,
+        "descriptors[0].rate_limit.unit_multiplier",
+        `expected an integer from 1 to ${MAX_RULE_LIMIT}, received "0"`,
+      ),
+    ],
+  },
+  {
+    name: "unit_multiplier past 365 days",
+    text: withLimit("{unit: day, requests_per_unit: 5, unit_multiplier: 366}"),
+    issues: [
+      at(
+        1,
+        "descriptors[0].rate_limit.unit_multiplier",
+        "makes a window of 366 days, longer than 365 days",
+      ),
+    ],
+  },
+  {
+    name: "unit_multiplier with a window",
+    text: withLimit("{window: 5m, requests_per_unit: 5, unit_multiplier: 2}"),
+    issues: [
+      at(1, "descriptors[0].rate_limit.unit_multiplier", "applies only with unit, not with window"),
+    ],
+  },
   {
     name: "bad algorithm",
     text: withLimit("{unit: second, requests_per_unit: 1, algorithm: leaky_bucket}"),
@@ -470,6 +499,8 @@ descriptors:
     rate_limit: {window: 90s, requests_per_unit: 10, algorithm: token_bucket, refill_rate: 2}
   - key: e
     rate_limit: {unit: year, requests_per_unit: 4294967295, algorithm: sliding_window}
+  - key: m
+    rate_limit: {unit: minute, requests_per_unit: 20, unit_multiplier: 5}
 `,
   }]);
   const a = rules.match("d", [{ key: "a", value: "1" }])!;
@@ -481,6 +512,9 @@ descriptors:
   assert.deepEqual([b.windowMs, b.unit, b.algorithm, b.burst], [60_000, "minute", "gcra", 3]);
   const c = rules.match("d", [{ key: "c", value: "1" }])!;
   assert.deepEqual([c.windowMs, c.algorithm, c.refillRate], [90_000, "token_bucket", 2]);
+  const m = rules.match("d", [{ key: "m", value: "1" }])!;
+  assert.deepEqual([m.windowMs, m.unit, m.unitMultiplier, m.limit], [300_000, "minute", 5, 20]);
+  assert.equal(a.unitMultiplier, undefined);
   const e = rules.match("d", [{ key: "e", value: "1" }])!;
   assert.deepEqual([e.windowMs, e.limit], [31_536_000_000, MAX_RULE_LIMIT]);
 });

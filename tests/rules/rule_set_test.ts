@@ -71,6 +71,12 @@ descriptors:
     rate_limit: {unit: minute, requests_per_unit: 22}
   - key: wild
     rate_limit: {unit: minute, requests_per_unit: 23}
+  - key: order
+    value: a*
+    rate_limit: {unit: minute, requests_per_unit: 30}
+  - key: order
+    value: ab*
+    rate_limit: {unit: minute, requests_per_unit: 31}
   - key: any
     value: "*"
     rate_limit: {unit: minute, requests_per_unit: 24}
@@ -246,6 +252,18 @@ const CASES: {
   { domain: "wild", entries: [["wild", "fox"]], want: "21/minute", why: "the second wildcard" },
   { domain: "wild", entries: [["wild", "foo2"]], want: "22/minute", why: "exact before wildcards" },
   { domain: "wild", entries: [["wild", "bar"]], want: "23/minute", why: "default after wildcards" },
+  {
+    domain: "wild",
+    entries: [["order", "ab*"]],
+    want: "31/minute",
+    why: "a value written like a wildcard finds that wildcard exactly, before the others",
+  },
+  {
+    domain: "wild",
+    entries: [["order", "abc"]],
+    want: "30/minute",
+    why: "the first wildcard in file order wins, not the longest",
+  },
   {
     domain: "wild",
     entries: [["any", "whatever"]],

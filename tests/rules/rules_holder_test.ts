@@ -156,3 +156,10 @@ Deno.test("Rules watches a directory: a new file's domain is loaded", async () =
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Rules.reload() asked with force while an unforced one runs is forced", async () => {
+  await using t = await setup(rule(1));
+  const [a, b] = await Promise.all([t.rules.reload(false), t.rules.reload(true)]);
+  assert.deepEqual([a, b], [true, true]);
+  assert.deepEqual(t.results, ["ok"], "the unchanged file is reloaded once, by the forced call");
+});

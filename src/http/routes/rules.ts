@@ -19,6 +19,7 @@ function ruleView(rule: RateLimitRule) {
     unlimited: rule.unlimited,
     requests_per_unit: rule.limit,
     unit: rule.unit ?? null,
+    unit_multiplier: rule.unitMultiplier ?? 1,
     window_ms: rule.windowMs,
     algorithm: rule.algorithm,
     burst: rule.burst ?? null,
