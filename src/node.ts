@@ -473,6 +473,7 @@ export async function createNode(
             serving: () => stopping === undefined,
             bodyTimeoutMs: config.bodyTimeoutMs,
             logger,
+            metrics,
           });
         } catch (error) {
           logger.error("listen_failed", { port: config.grpcPort, message: messageOf(error) });

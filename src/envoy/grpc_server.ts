@@ -18,6 +18,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { StoreUnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import {
   decodeHealthCheckRequest,
   decodeRlsRequest,
@@ -40,6 +41,10 @@ export const GRPC_STATUS = {
   INTERNAL: 13,
   UNAVAILABLE: 14,
 } as const;
+
+const CODE_NAMES = new Map<number, string>(
+  Object.entries(GRPC_STATUS).map(([name, code]) => [code, name]),
+);
 
 /** Largest request message, in bytes (Envoy's are a few hundred). */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -70,6 +75,8 @@ export interface GrpcServerOptions {
   /** Longest a client may take to send its request message, in ms; then the stream is cancelled. */
   bodyTimeoutMs: number;
   logger: Logger;
+  /** Counts answered calls by method and status. @default {not counted} */
+  metrics?: Pick<Metrics, "grpcCalls">;
 }
 
 /** A listening gRPC server. */
@@ -195,6 +202,16 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
     }],
   ]);
 
+  const calls = options.metrics?.grpcCalls;
+  const methodLabel = (path: string | undefined) =>
+    path === SHOULD_RATE_LIMIT_PATH
+      ? "ShouldRateLimit"
+      : path === HEALTH_CHECK_PATH
+      ? "Health/Check"
+      : "unknown";
+  const count = (path: string | undefined, code: number) =>
+    calls?.labels({ method: methodLabel(path), code: CODE_NAMES.get(code) ?? String(code) }).inc();
+
   const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     stream.on("error", () => {});
     const contentType = headers["content-type"] ?? "";
@@ -208,9 +225,11 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       }
       return;
     }
-    const handler = handlers.get(headers[":path"] ?? "");
+    const path = headers[":path"];
+    const handler = handlers.get(path ?? "");
     if (handler === undefined) {
-      sendError(stream, GRPC_STATUS.UNIMPLEMENTED, `unknown method ${headers[":path"]}`);
+      count(path, GRPC_STATUS.UNIMPLEMENTED);
+      sendError(stream, GRPC_STATUS.UNIMPLEMENTED, `unknown method ${path}`);
       return;
     }
     const encoding = headers["grpc-encoding"] as string | undefined;
@@ -230,6 +249,7 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       size += chunk.length;
       if (size > 5 + MAX_MESSAGE_BYTES) {
         failed = true;
+        count(path, GRPC_STATUS.RESOURCE_EXHAUSTED);
         sendError(
           stream,
           GRPC_STATUS.RESOURCE_EXHAUSTED,
@@ -250,12 +270,16 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
         answer = Promise.reject(error);
       }
       answer.then(
-        (message) => sendMessage(stream, message),
+        (message) => {
+          count(path, GRPC_STATUS.OK);
+          sendMessage(stream, message);
+        },
         (error) => {
           const grpc = toGrpcError(error);
+          count(path, grpc?.code ?? GRPC_STATUS.INTERNAL);
           if (grpc === undefined) {
             logger.error("grpc_call_failed", {
-              method: headers[":path"],
+              method: path,
               message: error instanceof Error ? error.message : String(error),
             });
           }

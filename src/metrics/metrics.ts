@@ -84,6 +84,11 @@ export interface Metrics {
    * as a label: at most `MAX_DETAILED_SERIES` (1,000) distinct ones per node, then `_other`.
    */
   readonly rlsDetailedDecisions: PlainCounter<"domain" | "rule" | "descriptor" | "result">;
+  /**
+   * Calls answered by the gRPC server (`ratelimiter_grpc_calls_total`), by method (the served
+   * ones, else `unknown`) and gRPC status code name.
+   */
+  readonly grpcCalls: PlainCounter<"method" | "code">;
   /** `ratelimiter_rules_reloads_total{result="ok"|"error"}`: reloads of the rules file. */
   readonly rulesReloads: client.Counter<"result">;
   /** Renders the exposition text. */
@@ -204,6 +209,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
   });
   rulesReloads.labels({ result: "ok" }).inc(0);
   rulesReloads.labels({ result: "error" }).inc(0);
+  const grpcCalls = new PlainCounter({
+    name: "ratelimiter_grpc_calls_total",
+    help:
+      "Calls answered by the gRPC server (Envoy's protocol, health), by method and status code.",
+    labelNames: ["method", "code"],
+    registry,
+  });
   // Initialise the result series so dashboards see zeros, not gaps, before the first check.
   const checkedAllowed = checked.labels({ result: "allowed" });
   const checkedBlocked = checked.labels({ result: "blocked" });
@@ -226,6 +238,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     blockCacheHits,
     rlsDecisions,
     rlsDetailedDecisions,
+    grpcCalls,
     rulesReloads,
     render: () => registry.metrics(),
     contentType: registry.contentType,

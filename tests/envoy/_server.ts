@@ -55,6 +55,7 @@ export async function startTestRls(options: TestRlsOptions = {}): Promise<TestRl
     serving: options.serving ?? (() => true),
     bodyTimeoutMs: 10_000,
     logger: silentLogger,
+    metrics,
   });
   const client = connectRls(server.port);
   return {

@@ -8,6 +8,16 @@ import { startTestRls } from "./_server.ts";
 Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (t) => {
   await using rls = await startTestRls({ rules: CONFORMANCE_RULES });
   await runConformance(t, rls.client);
+  const text = await rls.metrics.render();
+  const calls = (method: string, code: string) =>
+    Number(
+      new RegExp(`ratelimiter_grpc_calls_total\\{method="${method}",code="${code}"[^}]*\\} (\\d+)`)
+        .exec(text)?.[1] ?? 0,
+    );
+  assert.equal(calls("ShouldRateLimit", "INVALID_ARGUMENT"), 3);
+  assert.ok(calls("ShouldRateLimit", "OK") > 40);
+  assert.equal(calls("Health/Check", "NOT_FOUND"), 1);
+  assert.equal(calls("unknown", "UNIMPLEMENTED"), 1); // Health/Watch
 });
 
 Deno.test("duration_until_reset counts down to the end of the epoch-aligned window", async () => {
