@@ -127,15 +127,9 @@ function sendError(stream: http2.ServerHttp2Stream, code: number, message: strin
   }
 }
 
-/** Sends `frame` (a message after 5 free bytes) as the call's answer, then status OK. */
+/** Sends `frame` (a framed message) as the call's answer, then status OK. */
 function sendMessage(stream: http2.ServerHttp2Stream, frame: Uint8Array): void {
   if (!isOpen(stream)) return;
-  const length = frame.length - 5;
-  frame[0] = 0;
-  frame[1] = length >>> 24;
-  frame[2] = (length >>> 16) & 0xff;
-  frame[3] = (length >>> 8) & 0xff;
-  frame[4] = length & 0xff;
   try {
     stream.respond(GRPC_HEADERS, { waitForTrailers: true });
     stream.once("wantTrailers", () => {
@@ -183,8 +177,34 @@ function toGrpcError(error: unknown): GrpcError | undefined {
   return undefined;
 }
 
-/** Starts the gRPC server; resolves once it listens, rejects when it cannot (e.g. port in use). */
-export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+/** A call's outcome: the framed answer (status OK), or an error status and its message. */
+export interface GrpcOutcome {
+  /** The gRPC status: 0 (OK) with `frame`, else an error with `message`. */
+  code: number;
+  /** The framed answer message, when OK. */
+  frame: Uint8Array | undefined;
+  /** The error message, when not OK. */
+  message: string;
+}
+
+/** What a transport needs of the methods: whether a path is served, and a call's outcome. */
+export interface GrpcMethods {
+  /** Whether `path` names a served method. */
+  serves(path: string | undefined): boolean;
+  /** Decides one unary call (`body` = its length-prefixed message); never rejects. */
+  call(
+    path: string | undefined,
+    body: Uint8Array,
+    encoding: string | undefined,
+  ): Promise<GrpcOutcome>;
+  /** Counts an answer the transport gave by itself (unknown method, message too large). */
+  count(path: string | undefined, code: number): void;
+}
+
+/** The methods served, transport-free: shared by the `node:http2` server and `h2_server.ts`. */
+export function createGrpcMethods(
+  options: Pick<GrpcServerOptions, "shouldRateLimit" | "serving" | "logger" | "metrics">,
+): GrpcMethods {
   const { logger } = options;
   const handlers = new Map<string, Handler>([
     [SHOULD_RATE_LIMIT_PATH, async (message) => {
@@ -201,7 +221,6 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       ));
     }],
   ]);
-
   const calls = options.metrics?.grpcCalls;
   const methodLabel = (path: string | undefined) =>
     path === SHOULD_RATE_LIMIT_PATH
@@ -211,6 +230,45 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       : "unknown";
   const count = (path: string | undefined, code: number) =>
     calls?.labels({ method: methodLabel(path), code: CODE_NAMES.get(code) ?? String(code) }).inc();
+  return {
+    serves: (path) => handlers.has(path ?? ""),
+    count,
+    async call(path, body, encoding) {
+      const handler = handlers.get(path ?? "");
+      try {
+        if (handler === undefined) {
+          throw new GrpcError(GRPC_STATUS.UNIMPLEMENTED, `unknown method ${path}`);
+        }
+        const frame = await handler(unframe(body, encoding));
+        const length = frame.length - 5;
+        frame[0] = 0;
+        frame[1] = length >>> 24;
+        frame[2] = (length >>> 16) & 0xff;
+        frame[3] = (length >>> 8) & 0xff;
+        frame[4] = length & 0xff;
+        count(path, GRPC_STATUS.OK);
+        return { code: 0, frame, message: "" };
+      } catch (error) {
+        const grpc = toGrpcError(error);
+        const code = grpc?.code ?? GRPC_STATUS.INTERNAL;
+        count(path, code);
+        if (grpc === undefined) {
+          logger.error("grpc_call_failed", {
+            method: path,
+            message: error instanceof Error ? error.message : String(error),
+          });
+        }
+        return { code, frame: undefined, message: grpc?.message ?? "internal error" };
+      }
+    },
+  };
+}
+
+/** Starts the gRPC server; resolves once it listens, rejects when it cannot (e.g. port in use). */
+export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const { logger } = options;
+  const methods = createGrpcMethods(options);
+  const count = methods.count;
 
   const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
     stream.on("error", () => {});
@@ -226,8 +284,7 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       return;
     }
     const path = headers[":path"];
-    const handler = handlers.get(path ?? "");
-    if (handler === undefined) {
+    if (!methods.serves(path)) {
       count(path, GRPC_STATUS.UNIMPLEMENTED);
       sendError(stream, GRPC_STATUS.UNIMPLEMENTED, `unknown method ${path}`);
       return;
@@ -263,29 +320,10 @@ export function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer>
       if (failed || !isOpen(stream)) return;
       stream.setTimeout(0);
       const body = chunks.length === 1 ? chunks[0]! : concat(chunks, size);
-      let answer: Promise<Uint8Array>;
-      try {
-        answer = Promise.resolve(handler(unframe(body, encoding)));
-      } catch (error) {
-        answer = Promise.reject(error);
-      }
-      answer.then(
-        (message) => {
-          count(path, GRPC_STATUS.OK);
-          sendMessage(stream, message);
-        },
-        (error) => {
-          const grpc = toGrpcError(error);
-          count(path, grpc?.code ?? GRPC_STATUS.INTERNAL);
-          if (grpc === undefined) {
-            logger.error("grpc_call_failed", {
-              method: path,
-              message: error instanceof Error ? error.message : String(error),
-            });
-          }
-          sendError(stream, grpc?.code ?? GRPC_STATUS.INTERNAL, grpc?.message ?? "internal error");
-        },
-      );
+      methods.call(path, body, encoding).then((outcome) => {
+        if (outcome.frame !== undefined) sendMessage(stream, outcome.frame);
+        else sendError(stream, outcome.code, outcome.message);
+      });
     });
   };
 
