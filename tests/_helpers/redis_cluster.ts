@@ -66,6 +66,8 @@ export interface TestRedisCluster {
   readonly seedUrls: string;
   /** The temporary directory holding the nodes' files. */
   readonly dir: string;
+  /** The environment of a service node on this cluster: cluster mode, every node a seed. */
+  readonly nodeEnv: Readonly<Record<string, string>>;
   /** The node id of a process (fixed at creation; it survives restarts). */
   idOf(node: RedisProcess): string;
   /** The process with node id `id`. */
@@ -283,6 +285,10 @@ export async function startRedisCluster(
     nodes,
     seedUrls: nodes.map((n) => n.url).join(","),
     dir,
+    nodeEnv: {
+      RATELIMITER_REDIS_MODE: "cluster",
+      RATELIMITER_REDIS_URL: nodes.map((n) => n.url).join(","),
+    },
     idOf(node) {
       const id = idByPort.get(node.port);
       if (id === undefined) throw new Error(`No node of this cluster listens on ${node.port}`);
