@@ -7,6 +7,9 @@ Deno.test("parseConfig() applies the documented defaults", () => {
   const config = parseConfig({}, { hostname: "box" });
   assert.deepEqual(config, {
     redisUrl: undefined,
+    redisMode: "standalone",
+    redisSentinelMaster: undefined,
+    redisSentinelPassword: undefined,
     nodeId: "box-8000",
     nodeHost: "localhost",
     nodePort: 8000,

@@ -1,0 +1,277 @@
+/**
+ * {@linkcode RedisClient} on a Redis Cluster (`RATELIMITER_REDIS_MODE=cluster`): node-redis's
+ * `createCluster` routes each command to the master owning its first key's slot and follows
+ * `MOVED` and `ASK` itself. This wrapper adds what it lacks:
+ *
+ * - the first connection keeps retrying with backoff (node-redis gives up after one round of the
+ *   seed nodes), so a node started before its cluster serves in its failure mode meanwhile;
+ * - a topology refresh whenever a command fails on the connection or with `CLUSTERDOWN` or
+ *   `TRYAGAIN`: node-redis refreshes only on `MOVED`, which a master killed outright never sends,
+ *   so without it the slots of a failed-over master would stay pointed at the dead address;
+ * - `TRYAGAIN`, `CLUSTERDOWN` and commands refused before being sent (that master's connection
+ *   down) retried within `retryWithinMs`, then failed as they are (the caller's failure mode).
+ *
+ * Connections to the masters open lazily (`minimizeConnections`): an eager connect to a master
+ * that died would hold node-redis's topology refresh until it came back.
+ *
+ * @module
+ */
+import { ClientClosedError, ClientOfflineError, createCluster } from "redis";
+import {
+  commandKey,
+  type CommandOptions,
+  reconnectDelay,
+  type RedisClient,
+  type RedisNode,
+  type RedisSubscriber,
+  type SendOptions,
+} from "./connection.ts";
+import { isConnectionError, replyCode } from "./errors.ts";
+import { keySlot } from "./slot.ts";
+import { nodeOptions, type NodeSettings } from "./standalone.ts";
+import { parseRedisUrl } from "./target.ts";
+
+/** Settings of a cluster connection. */
+export interface ClusterSettings extends NodeSettings {
+  /**
+   * How long a command refused by a cluster in transition (`TRYAGAIN`, `CLUSTERDOWN`, its master
+   * unreachable) is retried, in ms; 0 fails it at once.
+   */
+  retryWithinMs: number;
+}
+
+type NodeRedisCluster = ReturnType<typeof createCluster>;
+
+/** Replies and errors that mean "this slot cannot be served right now, ask again soon". */
+export function isClusterTransient(error: unknown): boolean {
+  if (error instanceof ClientOfflineError || error instanceof ClientClosedError) return true;
+  const code = replyCode(error);
+  return code === "TRYAGAIN" || code === "CLUSTERDOWN";
+}
+
+/** Shortest time between two topology refreshes, in ms. */
+const REFRESH_INTERVAL_MS = 100;
+
+/** The internals of node-redis's cluster this wrapper relies on (node-redis 5.x). */
+interface ClusterInternals {
+  _slots?: {
+    rediscover?: (startWith: { options: unknown }) => Promise<void>;
+  };
+}
+
+/** Builds node-redis's cluster options from the seed URLs (credentials and TLS of the first). */
+function clusterOptions(urls: string[], settings: NodeSettings) {
+  const first = parseRedisUrl(urls[0]!);
+  const socket = {
+    connectTimeout: settings.connectTimeoutMs,
+    reconnectStrategy: reconnectDelay,
+    ...(first.tls ? { tls: true as const } : {}),
+  };
+  return {
+    rootNodes: urls.map((url) => ({ url })),
+    minimizeConnections: true,
+    defaults: {
+      name: settings.name,
+      disableOfflineQueue: true,
+      ...(first.username === undefined ? {} : { username: first.username }),
+      ...(first.password === undefined ? {} : { password: first.password }),
+      socket,
+    },
+  };
+}
+
+/** Resolves after `ms`. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A Redis Cluster, reached through seed nodes. */
+export class ClusterClient implements RedisClient {
+  readonly mode = "cluster" as const;
+  readonly #urls: string[];
+  readonly #settings: ClusterSettings;
+  readonly #cluster: NodeRedisCluster;
+  readonly #errorListeners = new Set<(error: Error) => void>();
+  readonly #readyListeners = new Set<() => void>();
+  #connected = false;
+  #closed = false;
+  #refreshing: Promise<void> | undefined;
+  #lastRefresh = 0;
+
+  constructor(urls: string[], settings: ClusterSettings) {
+    if (urls.length === 0) throw new TypeError("Cannot connect to a cluster without seed nodes");
+    this.#urls = urls;
+    this.#settings = settings;
+    this.#cluster = createCluster(clusterOptions(urls, settings));
+    this.#cluster.on("error", (error: Error) => this.#emitError(error));
+    this.#cluster.on("node-error", (error: Error) => this.#emitError(error));
+    this.#cluster.on("node-ready", () => {
+      if (this.#connected) { for (const listener of this.#readyListeners) listener(); }
+    });
+  }
+
+  #emitError(error: Error): void {
+    for (const listener of this.#errorListeners) listener(error);
+  }
+
+  get isReady(): boolean {
+    if (!this.#connected || this.#closed) return false;
+    return this.#cluster.masters.some((m) => m.client?.isReady === true);
+  }
+
+  get isOpen(): boolean {
+    return !this.#closed && this.#cluster.isOpen;
+  }
+
+  async sendCommand<T>(args: string[], options?: SendOptions): Promise<T> {
+    if (!this.#connected) throw new ClientOfflineError();
+    const key = options?.key ?? commandKey(args);
+    const sendOptions = nodeOptions(options);
+    const retryUntil = Date.now() + this.#settings.retryWithinMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.#cluster.sendCommand<T>(key, false, args, sendOptions);
+      } catch (error) {
+        if (this.#closed) throw error;
+        const transient = isClusterTransient(error);
+        if (transient || isConnectionError(error)) this.refreshTopology();
+        const delay = Math.min(5 * 2 ** attempt, 50);
+        if (!transient || Date.now() + delay > retryUntil) throw error;
+        await sleep(delay);
+        // A refresh under way may be about to point the slot at its new master.
+        if (this.#refreshing !== undefined) {
+          await Promise.race([this.#refreshing, sleep(Math.max(0, retryUntil - Date.now()))]);
+        }
+      }
+    }
+  }
+
+  /**
+   * Asks the cluster for its slots again (at most once per {@linkcode REFRESH_INTERVAL_MS}), from
+   * a master still connected or else the seed nodes. Never rejects.
+   */
+  refreshTopology(): Promise<void> {
+    if (this.#refreshing !== undefined) return this.#refreshing;
+    if (!this.#connected || Date.now() - this.#lastRefresh < REFRESH_INTERVAL_MS) {
+      return Promise.resolve();
+    }
+    this.#lastRefresh = Date.now();
+    const slots = (this.#cluster as unknown as ClusterInternals)._slots;
+    if (typeof slots?.rediscover !== "function") return Promise.resolve();
+    const live = this.#cluster.masters.find((m) => m.client?.isReady === true)?.client;
+    const startWith = live ?? { options: { url: this.#urls[0] } };
+    this.#refreshing = slots.rediscover(startWith as { options: unknown })
+      .catch((error: unknown) => {
+        this.#emitError(error instanceof Error ? error : new Error(String(error)));
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+        this.#lastRefresh = Date.now();
+      });
+    return this.#refreshing;
+  }
+
+  /** Subscribes to a classic pub/sub channel on the node node-redis picked for pub/sub. */
+  async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
+    await this.#cluster.subscribe(channel, listener);
+  }
+
+  /** The connection node-redis subscribes on, if any. */
+  pubSubNode(): { isReady: boolean } | undefined {
+    return this.#cluster.pubSubNode?.client;
+  }
+
+  masters(): RedisNode[] {
+    return [...this.#cluster.masters]
+      .sort((a, b) => a.address < b.address ? -1 : a.address > b.address ? 1 : 0)
+      .map((master) => ({
+        address: master.address,
+        sendCommand: async <T>(args: string[], options?: CommandOptions): Promise<T> => {
+          const client = await this.#cluster.nodeClient(master);
+          return await client.sendCommand<T>(args, options);
+        },
+      }));
+  }
+
+  nodeOf(key: string): string {
+    return this.#cluster.slots[keySlot(key)]?.master.address ?? "";
+  }
+
+  subscriber(name: string): RedisSubscriber {
+    return new ClusterSubscriber(this.#urls, { ...this.#settings, name });
+  }
+
+  on(event: "error" | "ready", listener: (error: Error) => void): this {
+    if (event === "error") this.#errorListeners.add(listener);
+    else this.#readyListeners.add(listener as () => void);
+    return this;
+  }
+
+  async connect(): Promise<void> {
+    for (let retries = 0; !this.#closed; retries++) {
+      try {
+        await this.#cluster.connect();
+        this.#connected = true;
+        for (const listener of this.#readyListeners) listener();
+        return;
+      } catch (error) {
+        this.#emitError(error instanceof Error ? error : new Error(String(error)));
+        await sleep(reconnectDelay(retries));
+      }
+    }
+    throw new ClientClosedError();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#cluster.isOpen) await this.#cluster.close();
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    if (this.#cluster.isOpen) this.#cluster.destroy();
+  }
+}
+
+/**
+ * A cluster pub/sub connection: node-redis subscribes on one node (a cluster broadcasts classic
+ * PUBLISH to every node); when that node stops answering, a watchdog refreshes the topology,
+ * which moves the subscription to a live node.
+ */
+class ClusterSubscriber implements RedisSubscriber {
+  readonly #client: ClusterClient;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+
+  constructor(urls: string[], settings: ClusterSettings) {
+    this.#client = new ClusterClient(urls, settings);
+  }
+
+  get isOpen(): boolean {
+    return this.#client.isOpen;
+  }
+
+  async connect(): Promise<void> {
+    await this.#client.connect();
+    this.#watchdog = setInterval(() => {
+      const node = this.#client.pubSubNode();
+      if (node !== undefined && !node.isReady) this.#client.refreshTopology();
+    }, 1000);
+  }
+
+  subscribe(channel: string, listener: (message: string) => void): Promise<unknown> {
+    return this.#client.subscribe(channel, listener);
+  }
+
+  on(event: "error" | "ready", listener: (error: Error) => void): this {
+    this.#client.on(event, listener);
+    return this;
+  }
+
+  close(): Promise<unknown> {
+    clearInterval(this.#watchdog);
+    return this.#client.close();
+  }
+
+  destroy(): void {
+    clearInterval(this.#watchdog);
+    this.#client.destroy();
+  }
+}
