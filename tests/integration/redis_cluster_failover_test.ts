@@ -80,7 +80,15 @@ Deno.test({
       assert.equal(
         degradedOthers.length,
         0,
-        `keys of live masters answered degraded: ${JSON.stringify(degradedOthers.slice(0, 2))}`,
+        `keys of live masters answered degraded: ${
+          JSON.stringify(
+            degradedOthers.slice(0, 2).map((r) => ({
+              ...r,
+              sinceKillMs: Math.round(r.startedAt - killedAt),
+              promotedAfterKillMs: Math.round(promotedAt - killedAt),
+            })),
+          )
+        }`,
       );
       for (const key of others) {
         const allowed = results.filter((r) => keyOf(r) === key && r.status === 200).length;
