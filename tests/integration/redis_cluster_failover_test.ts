@@ -88,6 +88,11 @@ Deno.test({
               promotedAfterKillMs: Math.round(promotedAt - killedAt),
             })),
           )
+        }; breaker events: ${
+          JSON.stringify(
+            nodes.flatMap((n) => n.logs.filter((l) => String(l.event).startsWith("circuit_")))
+              .slice(0, 6),
+          )
         }`,
       );
       for (const key of others) {
