@@ -23,7 +23,11 @@ export const CLUSTER_SLOTS = 16384;
 
 /** Options for {@linkcode startRedisCluster}. */
 export interface RedisClusterOptions {
-  /** Number of masters (at least 3: redis-cli refuses fewer). @default {3} */
+  /**
+   * Number of masters. From 3 the cluster is made by `redis-cli --cluster create`; 1 or 2 masters
+   * (which redis-cli refuses; benchmarks compare them) are joined by hand with `CLUSTER MEET` and
+   * `CLUSTER ADDSLOTSRANGE`, without replicas. @default {3}
+   */
   masters?: number;
   /** Replicas per master. @default {0} */
   replicasPerMaster?: number;
@@ -66,6 +70,8 @@ export interface TestRedisCluster {
   readonly seedUrls: string;
   /** The temporary directory holding the nodes' files. */
   readonly dir: string;
+  /** The environment of a service node on this cluster: cluster mode, every node a seed. */
+  readonly nodeEnv: Readonly<Record<string, string>>;
   /** The node id of a process (fixed at creation; it survives restarts). */
   idOf(node: RedisProcess): string;
   /** The process with node id `id`. */
@@ -208,11 +214,13 @@ export async function startRedisCluster(
 ): Promise<TestRedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
-  if (!Number.isInteger(masters) || masters < 3) {
-    throw new RangeError(`Cannot start a cluster of ${masters} masters: expected at least 3`);
+  if (!Number.isInteger(masters) || masters < 1) {
+    throw new RangeError(`Cannot start a cluster of ${masters} masters: expected at least 1`);
   }
-  if (!Number.isInteger(replicas) || replicas < 0) {
-    throw new RangeError(`Cannot start ${replicas} replicas per master: expected 0 or more`);
+  if (!Number.isInteger(replicas) || replicas < 0 || (masters < 3 && replicas > 0)) {
+    throw new RangeError(
+      `Cannot start ${replicas} replicas per master: expected 0 or more, and 0 below 3 masters`,
+    );
   }
   const total = masters * (1 + replicas);
   const dir = await Deno.makeTempDir({ prefix: "rl-cluster-" });
@@ -250,14 +258,31 @@ export async function startRedisCluster(
         }),
       );
     }
-    await runRedisCli([
-      "--cluster",
-      "create",
-      ...nodes.map((n) => n.address),
-      "--cluster-replicas",
-      String(replicas),
-      "--cluster-yes",
-    ], 60_000);
+    if (masters >= 3) {
+      await runRedisCli([
+        "--cluster",
+        "create",
+        ...nodes.map((n) => n.address),
+        "--cluster-replicas",
+        String(replicas),
+        "--cluster-yes",
+      ], 60_000);
+    } else {
+      for (const [i, node] of nodes.entries()) {
+        const lo = Math.floor((CLUSTER_SLOTS * i) / masters);
+        const hi = Math.floor((CLUSTER_SLOTS * (i + 1)) / masters) - 1;
+        await node.cli("CLUSTER", "ADDSLOTSRANGE", String(lo), String(hi));
+        if (i > 0) {
+          await node.cli(
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            String(nodes[0]!.port),
+            String(ports[total]),
+          );
+        }
+      }
+    }
   } catch (error) {
     await stopAll();
     throw error;
@@ -283,6 +308,10 @@ export async function startRedisCluster(
     nodes,
     seedUrls: nodes.map((n) => n.url).join(","),
     dir,
+    nodeEnv: {
+      RATELIMITER_REDIS_MODE: "cluster",
+      RATELIMITER_REDIS_URL: nodes.map((n) => n.url).join(","),
+    },
     idOf(node) {
       const id = idByPort.get(node.port);
       if (id === undefined) throw new Error(`No node of this cluster listens on ${node.port}`);

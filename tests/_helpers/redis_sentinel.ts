@@ -47,6 +47,8 @@ export interface TestRedisSentinel {
   readonly sentinelUrls: string;
   /** The temporary directory holding every file. */
   readonly dir: string;
+  /** The environment of a service node on this setup: sentinel mode, the sentinels, the name. */
+  readonly nodeEnv: Readonly<Record<string, string>>;
   /** The data node the sentinels name as master now (asks the first running sentinel). */
   master(): Promise<RedisProcess>;
   /**
@@ -156,6 +158,11 @@ export async function startRedisSentinel(
     sentinels,
     sentinelUrls: sentinels.map((s) => s.url).join(","),
     dir,
+    nodeEnv: {
+      RATELIMITER_REDIS_MODE: "sentinel",
+      RATELIMITER_REDIS_URL: sentinels.map((s) => s.url).join(","),
+      RATELIMITER_REDIS_SENTINEL_MASTER: masterName,
+    },
     async master() {
       const first = running(sentinels)[0];
       if (first === undefined) throw new Error("No sentinel is running");
