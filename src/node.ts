@@ -196,7 +196,8 @@ async function openBackends(
   try {
     const { client, unavailable, connected } = await initRedis(target, {
       logger,
-      retryWithinMs: config.storeTimeoutMs,
+      // Retries end before the store deadline, so a failure can still say which master failed.
+      retryWithinMs: Math.floor(config.storeTimeoutMs * 0.75),
     });
     if (unavailable !== undefined) {
       logger.warn("redis_unavailable", {

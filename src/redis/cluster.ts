@@ -112,9 +112,13 @@ export class ClusterClient implements RedisClient {
     for (const listener of this.#errorListeners) listener(error);
   }
 
+  /**
+   * Connected, not closed, and at least one master connected or not tried yet (connections open
+   * on first use).
+   */
   get isReady(): boolean {
     if (!this.#connected || this.#closed) return false;
-    return this.#cluster.masters.some((m) => m.client?.isReady === true);
+    return this.#cluster.masters.some((m) => m.client === undefined || m.client.isReady);
   }
 
   get isOpen(): boolean {
@@ -210,6 +214,11 @@ export class ClusterClient implements RedisClient {
       try {
         await this.#cluster.connect();
         this.#connected = true;
+        // Open the masters' connections now, without waiting for them (nor letting a dead one
+        // hold anything): the first checks then find them ready.
+        for (const master of this.#cluster.masters) {
+          this.#cluster.nodeClient(master).catch(() => {/* reported through "node-error" */});
+        }
         for (const listener of this.#readyListeners) listener();
         return;
       } catch (error) {

@@ -146,10 +146,14 @@ export class RedisStore implements Store {
     return this.#clock === undefined ? "" : String(Math.round(this.#clock() * 1000));
   }
 
-  /** The error a failed call throws; a connection failure marks the store down. */
+  /**
+   * The error a failed call throws; a connection failure marks the store down, unless other
+   * masters of a cluster still answer: the failure is then `partial` (one master's keys only).
+   */
   #failed(error: unknown): StoreUnavailableError {
-    if (isConnectionError(error)) this.#status = "down";
-    return storeUnavailable(error);
+    const partial = this.#client.mode === "cluster" && this.#client.isReady;
+    if (isConnectionError(error) && !partial) this.#status = "down";
+    return storeUnavailable(error, partial);
   }
 
   #checkArgs(requests: LimitRequest[]): { keys: string[]; args: string[] } {

@@ -99,3 +99,32 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "sentinel: while every sentinel is down the master keeps answering, and failovers are followed once they are back",
+  opts,
+  async () => {
+    await using setup = await startRedisSentinel({ replicas: 2 });
+    let client: RedisClient | undefined;
+    try {
+      client = await createRedisClient({
+        mode: "sentinel",
+        urls: setup.sentinelUrls.split(","),
+        sentinelMaster: setup.masterName,
+      }, { connectTimeoutMs: 10_000 });
+      const store = new RedisStore({ client });
+      const master = await setup.master();
+      await followsMaster(client, store, "d:1", master.port);
+      await Promise.all(setup.sentinels.map((s) => s.kill()));
+      // Longer than node-redis's reconnect attempts and the wrapper's stuck watchdog.
+      await new Promise((r) => setTimeout(r, 8000));
+      await followsMaster(client, store, "d:1", master.port);
+      for (const s of setup.sentinels) await s.restart();
+      await setup.waitForAgreement();
+      const promoted = await setup.failover();
+      await followsMaster(client, store, "d:1", promoted.port);
+    } finally {
+      await client?.close();
+    }
+  },
+);
