@@ -9,6 +9,9 @@ import { counterKey, DEFAULT_KEY_PREFIX } from "../../src/store/keys.ts";
 import { keySlot, type TestRedisCluster } from "./redis_cluster.ts";
 import type { RedisProcess } from "./redis_process.ts";
 
+/** The algorithms {@linkcode counterSlot} takes (re-exported for its signature). */
+export type { Algorithm };
+
 /** The hash slot of the counter of client key `key` under `algorithm` (default key prefix). */
 export function counterSlot(key: string, algorithm: Algorithm = "sliding_log"): number {
   return keySlot(counterKey(DEFAULT_KEY_PREFIX, algorithm, key));
@@ -16,8 +19,11 @@ export function counterSlot(key: string, algorithm: Algorithm = "sliding_log"): 
 
 /** A client key and the master its counters live on. */
 export interface PlacedKey {
+  /** The client key, as sent in `/check`. */
   readonly key: string;
+  /** The hash slot of its counters. */
   readonly slot: number;
+  /** The master serving that slot when the key was chosen. */
   readonly master: RedisProcess;
 }
 
@@ -71,6 +77,8 @@ export function keysInSlots(
 
 /** A client key and its counter's slot. */
 export interface PlacedKeyInRange {
+  /** The client key, as sent in `/check`. */
   readonly key: string;
+  /** The hash slot of its counters. */
   readonly slot: number;
 }
