@@ -9,9 +9,6 @@ import { counterKey, DEFAULT_KEY_PREFIX } from "../../src/store/keys.ts";
 import { keySlot, type TestRedisCluster } from "./redis_cluster.ts";
 import type { RedisProcess } from "./redis_process.ts";
 
-/** The algorithms {@linkcode counterSlot} takes (re-exported for its signature). */
-export type { Algorithm };
-
 /** The hash slot of the counter of client key `key` under `algorithm` (default key prefix). */
 export function counterSlot(key: string, algorithm: Algorithm = "sliding_log"): number {
   return keySlot(counterKey(DEFAULT_KEY_PREFIX, algorithm, key));
