@@ -96,6 +96,7 @@ export class ClusterClient implements RedisClient {
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
 
+  /** A cluster reached through `urls` (seed nodes); not connected yet. */
   constructor(urls: string[], settings: ClusterSettings) {
     if (urls.length === 0) throw new TypeError("Cannot connect to a cluster without seed nodes");
     this.#urls = urls;
@@ -132,6 +133,8 @@ export class ClusterClient implements RedisClient {
     const retryUntil = Date.now() + this.#settings.retryWithinMs;
     for (let attempt = 0;; attempt++) {
       try {
+        // A command without a key (PING, PUBLISH) goes to a master that is up, not just any node.
+        if (key === undefined) return await this.#sendToLiveMaster<T>(args, sendOptions);
         return await this.#cluster.sendCommand<T>(key, false, args, sendOptions);
       } catch (error) {
         if (this.#closed) throw error;
@@ -146,6 +149,15 @@ export class ClusterClient implements RedisClient {
         }
       }
     }
+  }
+
+  /** Sends a keyless command to the first master whose connection is up (else any master). */
+  async #sendToLiveMaster<T>(args: string[], options?: CommandOptions): Promise<T> {
+    const masters = this.#cluster.masters;
+    const live = masters.find((m) => m.client?.isReady === true) ?? masters[0];
+    if (live === undefined) throw new ClientOfflineError();
+    const client = await this.#cluster.nodeClient(live);
+    return await client.sendCommand<T>(args, options);
   }
 
   /**
@@ -203,6 +215,7 @@ export class ClusterClient implements RedisClient {
     return new ClusterSubscriber(this.#urls, { ...this.#settings, name });
   }
 
+  /** Listens to connection errors or (re)connections. */
   on(event: "error" | "ready", listener: (error: Error) => void): this {
     if (event === "error") this.#errorListeners.add(listener);
     else this.#readyListeners.add(listener as () => void);

@@ -39,10 +39,15 @@ export interface RedisSubscriber {
   connect(): Promise<unknown>;
   /** Subscribes `listener` to `channel` (classic pub/sub, which a cluster broadcasts). */
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
+  /** Listens to connection errors (each failed reconnect). */
   on(event: "error", listener: (error: Error) => void): unknown;
+  /** Listens to (re)connections. */
   on(event: "ready", listener: () => void): unknown;
+  /** Whether the connection is open (connected or reconnecting) and not closed. */
   readonly isOpen: boolean;
+  /** Closes, letting pending replies arrive. */
   close(): Promise<unknown>;
+  /** Drops the connection at once. */
   destroy(): unknown;
 }
 
@@ -65,7 +70,9 @@ export interface RedisClient {
   nodeOf(key: string): string;
   /** A new pub/sub connection, not connected yet. */
   subscriber(name: string): RedisSubscriber;
+  /** Listens to connection errors (each failed reconnect). */
   on(event: "error", listener: (error: Error) => void): unknown;
+  /** Listens to (re)connections. */
   on(event: "ready", listener: () => void): unknown;
   /** Resolves once connected, retrying with backoff; rejects only once closed. */
   connect(): Promise<unknown>;

@@ -71,6 +71,7 @@ export class SentinelClient implements RedisClient {
   #discovering: Promise<void> | undefined;
   #lastDiscovery = 0;
 
+  /** A master found through the sentinels at `urls`; not connected yet. */
   constructor(urls: string[], settings: SentinelSettings) {
     if (urls.length === 0) throw new TypeError("Cannot connect to Sentinel without sentinels");
     this.#settings = settings;
@@ -160,6 +161,7 @@ export class SentinelClient implements RedisClient {
     await this.#master.subscribe(channel, listener);
   }
 
+  /** Listens to connection errors or (re)connections. */
   on(event: "error" | "ready", listener: (error: Error) => void): this {
     if (event === "error") this.#errorListeners.add(listener);
     else this.#readyListeners.add(listener as () => void);

@@ -38,6 +38,7 @@ export class StandaloneClient implements RedisClient {
   readonly #client: NodeRedisClient;
   readonly #address: string;
 
+  /** One server at `url`; not connected yet. */
   constructor(url: string, settings: NodeSettings) {
     const address = parseRedisUrl(url);
     this.#address = `${address.host}:${address.port}`;
@@ -80,6 +81,7 @@ export class StandaloneClient implements RedisClient {
     return this.#client.duplicate({ name }) as unknown as RedisSubscriber;
   }
 
+  /** Listens to connection errors or (re)connections. */
   on(event: "error" | "ready", listener: (error: Error) => void): this {
     this.#client.on(event, listener);
     return this;

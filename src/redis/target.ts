@@ -30,9 +30,13 @@ export interface RedisTarget {
 
 /** The parts of one Redis URL a connection needs. */
 export interface RedisAddress {
+  /** Host name or IP address (IPv6 without brackets). */
   host: string;
+  /** Port; 6379 when the URL names none. */
   port: number;
+  /** ACL user name, if any. */
   username: string | undefined;
+  /** Password, if any (a secret: never log it). */
   password: string | undefined;
   /** `rediss://`. */
   tls: boolean;

@@ -412,9 +412,14 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Resolves when Redis answers PING: on a cluster, when at least one master does. */
   async ping(): Promise<void> {
     try {
-      await this.#client.sendCommand(["PING"]);
+      if (this.#client.mode === "cluster") {
+        await Promise.any(this.#client.masters().map((m) => m.sendCommand(["PING"])));
+      } else {
+        await this.#client.sendCommand(["PING"]);
+      }
       this.#status = "up";
     } catch (error) {
       this.#status = "down";
