@@ -95,6 +95,7 @@ export class ClusterClient implements RedisClient {
   #closed = false;
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
+  #pubSubWatch: ReturnType<typeof setInterval> | undefined;
 
   /** A cluster reached through `urls` (seed nodes); not connected yet. */
   constructor(urls: string[], settings: ClusterSettings) {
@@ -185,9 +186,22 @@ export class ClusterClient implements RedisClient {
     return this.#refreshing;
   }
 
-  /** Subscribes to a classic pub/sub channel on the node node-redis picked for pub/sub. */
+  /**
+   * Subscribes to a classic pub/sub channel on the node node-redis picked for pub/sub. While that
+   * node's connection is down, the topology is refreshed every second: once the node is out of the
+   * slot map (its replica promoted), node-redis moves the subscriptions to a live node.
+   */
   async subscribe(channel: string, listener: (message: string) => void): Promise<void> {
     await this.#cluster.subscribe(channel, listener);
+    this.#pubSubWatch ??= setInterval(() => {
+      const client = this.#cluster.pubSubNode?.client;
+      if (client !== undefined && !client.isReady) this.refreshTopology();
+    }, 1000);
+  }
+
+  /** `host:port` of the node node-redis subscribes on, if any. */
+  pubSubAddress(): string | undefined {
+    return this.#cluster.pubSubNode?.address;
   }
 
   /** The connection node-redis subscribes on, if any. */
@@ -244,23 +258,24 @@ export class ClusterClient implements RedisClient {
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#pubSubWatch);
     if (this.#cluster.isOpen) await this.#cluster.close();
   }
 
   destroy(): void {
     this.#closed = true;
+    clearInterval(this.#pubSubWatch);
     if (this.#cluster.isOpen) this.#cluster.destroy();
   }
 }
 
 /**
  * A cluster pub/sub connection: node-redis subscribes on one node (a cluster broadcasts classic
- * PUBLISH to every node); when that node stops answering, a watchdog refreshes the topology,
- * which moves the subscription to a live node.
+ * PUBLISH to every node), moved to a live node after that one fails (see
+ * {@linkcode ClusterClient.subscribe}).
  */
 class ClusterSubscriber implements RedisSubscriber {
   readonly #client: ClusterClient;
-  #watchdog: ReturnType<typeof setInterval> | undefined;
 
   constructor(urls: string[], settings: ClusterSettings) {
     this.#client = new ClusterClient(urls, settings);
@@ -270,15 +285,11 @@ class ClusterSubscriber implements RedisSubscriber {
     return this.#client.isOpen;
   }
 
-  async connect(): Promise<void> {
-    await this.#client.connect();
-    this.#watchdog = setInterval(() => {
-      const node = this.#client.pubSubNode();
-      if (node !== undefined && !node.isReady) this.#client.refreshTopology();
-    }, 1000);
+  connect(): Promise<void> {
+    return this.#client.connect();
   }
 
-  subscribe(channel: string, listener: (message: string) => void): Promise<unknown> {
+  subscribe(channel: string, listener: (message: string) => void): Promise<void> {
     return this.#client.subscribe(channel, listener);
   }
 
@@ -287,13 +298,11 @@ class ClusterSubscriber implements RedisSubscriber {
     return this;
   }
 
-  close(): Promise<unknown> {
-    clearInterval(this.#watchdog);
+  close(): Promise<void> {
     return this.#client.close();
   }
 
   destroy(): void {
-    clearInterval(this.#watchdog);
     this.#client.destroy();
   }
 }

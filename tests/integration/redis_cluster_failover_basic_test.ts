@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { createRedisClient } from "../../src/redis/client.ts";
+import { ClusterClient } from "../../src/redis/cluster.ts";
 import { RedisStore } from "../../src/store/redis_store.ts";
 import { counterKey } from "../../src/store/keys.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
@@ -71,6 +72,48 @@ Deno.test(
       );
     } finally {
       await client.close();
+    }
+  },
+);
+
+Deno.test(
+  "cluster: events still arrive after the node the subscriber listened on was killed",
+  opts,
+  async () => {
+    await using cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+    const urls = cluster.seedUrls.split(",");
+    const publisher = await createRedisClient({ mode: "cluster", urls });
+    const subscriber = new ClusterClient(urls, {
+      name: "t",
+      connectTimeoutMs: 2000,
+      retryWithinMs: 0,
+    });
+    const heard: string[] = [];
+    try {
+      await subscriber.connect();
+      await subscriber.subscribe("rl:events", (message) => heard.push(message));
+      await publisher.sendCommand(["PUBLISH", "rl:events", "before"]);
+      await waitFor("the event before the kill", () => heard.includes("before"), 5000);
+      const address = subscriber.pubSubAddress();
+      const victim = (await cluster.masters()).find((m) => `127.0.0.1:${m.port}` === address);
+      assert.ok(victim !== undefined, `the subscriber listens on a master (${address})`);
+      await cluster.killMaster(victim);
+      await cluster.waitForPromotion(victim);
+      // Each ask is a new message: pub/sub keeps none for a subscriber that is reconnecting.
+      let n = 0;
+      await waitFor(
+        "an event after the kill",
+        async () => {
+          await publisher.sendCommand(["PUBLISH", "rl:events", `after-${++n}`]).catch(() => {});
+          return heard.some((m) => m.startsWith("after-"));
+        },
+        20_000,
+        250,
+      );
+      assert.notEqual(subscriber.pubSubAddress(), address);
+    } finally {
+      await subscriber.close();
+      await publisher.close();
     }
   },
 );
