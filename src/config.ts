@@ -16,13 +16,29 @@ import {
   REFERENCE_NAMESPACE,
 } from "./store/keys.ts";
 import { redactUrl } from "./redis/redact.ts";
+import {
+  parseRedisUrl,
+  REDIS_MODES,
+  type RedisMode,
+  type RedisTarget,
+  splitUrls,
+} from "./redis/target.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
 
 /** The service's settings, parsed from `RATELIMITER_*` environment variables. */
 export interface Config {
-  /** Redis URL; `undefined` runs one node on the embedded in-memory store. */
+  /**
+   * Redis URL (standalone), or comma-separated seed nodes (cluster) or sentinels (sentinel);
+   * `undefined` runs one node on the embedded in-memory store.
+   */
   redisUrl: string | undefined;
+  /** How {@linkcode Config.redisUrl} is read: one server, a Redis Cluster, or Sentinel. */
+  redisMode: RedisMode;
+  /** Sentinel mode: the name of the master the sentinels monitor. */
+  redisSentinelMaster: string | undefined;
+  /** Sentinel mode: the sentinels' own password, when they require one (a secret). */
+  redisSentinelPassword: string | undefined;
   /** This node's id, unique in the cluster. */
   nodeId: string;
   /** Host name other nodes and operators reach this node at. */
@@ -167,23 +183,24 @@ function text(pattern: RegExp, expected: string, secret = false) {
   });
 }
 
+/** One `redis://` or `rediss://` URL, or several separated by commas (cluster, sentinel). */
 function redisUrl() {
   return z.string().optional().transform((raw, ctx) => {
     if (raw === undefined || raw.trim() === "") return undefined;
-    let url: URL | undefined;
-    try {
-      url = new URL(raw.trim());
-    } catch {
-      url = undefined;
+    const urls = splitUrls(raw);
+    for (const url of urls.length === 0 ? [raw] : urls) {
+      try {
+        parseRedisUrl(url);
+      } catch {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a redis:// or rediss:// URL with a host (several separated by ` +
+            `commas in cluster and sentinel modes), received ${describe(redactUrl(url))}`,
+        });
+        return z.NEVER;
+      }
     }
-    if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:")) {
-      ctx.addIssue({
-        code: "custom",
-        message: `expected a redis:// or rediss:// URL, received ${describe(redactUrl(raw))}`,
-      });
-      return z.NEVER;
-    }
-    return raw.trim();
+    return urls.join(",");
   });
 }
 
@@ -244,6 +261,16 @@ function perAlgorithm(max: number, fallback: (algorithm: Algorithm) => number) {
 /** The zod schema over the raw environment; keys are the variable names without the prefix. */
 const envSchema = z.object({
   REDIS_URL: redisUrl(),
+  REDIS_MODE: oneOf(REDIS_MODES, "standalone"),
+  REDIS_SENTINEL_MASTER: text(
+    /^[A-Za-z0-9._-]{1,128}$/,
+    "1 to 128 characters of A-Z a-z 0-9 . _ -",
+  ),
+  REDIS_SENTINEL_PASSWORD: text(
+    /^[\x21-\x7e]{1,512}$/,
+    "1 to 512 printable ASCII characters",
+    true,
+  ),
   NODE_ID: text(/^[A-Za-z0-9._:-]{1,128}$/, "1 to 128 characters of A-Z a-z 0-9 . _ : -"),
   NODE_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
   NODE_PORT: int(1, 65535, 8000),
@@ -313,10 +340,14 @@ export function parseConfig(
     );
   }
   if (e.KEY_LAYOUT === "reference") issues.push(...referenceLayoutIssues(e));
+  issues.push(...redisModeIssues(e));
   if (issues.length > 0) throw new ConfigError(issues);
   const hostname = sanitizeId(options.hostname ?? "localhost");
   return {
     redisUrl: e.REDIS_URL,
+    redisMode: e.REDIS_MODE,
+    redisSentinelMaster: e.REDIS_SENTINEL_MASTER,
+    redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD,
     nodeId: e.NODE_ID ?? `${hostname}-${e.NODE_PORT}`,
     nodeHost: e.NODE_HOST ?? "localhost",
     nodePort: e.NODE_PORT,
@@ -347,6 +378,75 @@ export function parseConfig(
     rlsRateLimitHeaders: e.RLS_RATELIMIT_HEADERS,
     rulesFile: e.RULES_FILE,
   };
+}
+
+/** Where the node's Redis is, as {@linkcode initRedis} takes it; `undefined` without Redis. */
+export function redisTarget(config: Config): RedisTarget | undefined {
+  if (config.redisUrl === undefined) return undefined;
+  return {
+    mode: config.redisMode,
+    urls: splitUrls(config.redisUrl),
+    sentinelMaster: config.redisSentinelMaster,
+    sentinelPassword: config.redisSentinelPassword,
+  };
+}
+
+/** Why the Redis mode cannot hold with the URLs and the other settings, if it cannot. */
+function redisModeIssues(e: z.infer<typeof envSchema>): string[] {
+  const issues: string[] = [];
+  const mode = e.REDIS_MODE;
+  const name = `"${PREFIX}REDIS_MODE"`;
+  const urls = e.REDIS_URL === undefined ? [] : splitUrls(e.REDIS_URL);
+  if (mode !== "standalone" && urls.length === 0) {
+    issues.push(
+      `Cannot use ${name} ${describe(mode)} without ${PREFIX}REDIS_URL: expected the ` +
+        (mode === "cluster" ? "seed nodes' URLs" : "sentinels' URLs") + ", separated by commas",
+    );
+  }
+  if (mode === "standalone" && urls.length > 1) {
+    issues.push(
+      `Cannot use "${PREFIX}REDIS_URL" with ${urls.length} URLs in standalone mode: expected ` +
+        `one, or ${PREFIX}REDIS_MODE cluster or sentinel`,
+    );
+  }
+  if (new Set(urls.map((u) => parseRedisUrl(u).tls)).size > 1) {
+    issues.push(
+      `Cannot use "${PREFIX}REDIS_URL": expected every URL redis:// or every URL rediss://, ` +
+        `received both`,
+    );
+  }
+  if (mode === "cluster") {
+    const withDatabase = urls.find((u) => parseRedisUrl(u).database !== 0);
+    if (withDatabase !== undefined) {
+      issues.push(
+        `Cannot use "${PREFIX}REDIS_URL" ${describe(redactUrl(withDatabase))} in cluster mode: ` +
+          `a Redis Cluster has only database 0`,
+      );
+    }
+    if (e.KEY_LAYOUT === "reference") {
+      issues.push(
+        `Cannot use "${PREFIX}KEY_LAYOUT" "reference" in cluster mode: the layout's keys have ` +
+          `no hash tag (the original service ran on one Redis); use the default layout`,
+      );
+    }
+  }
+  if (mode === "sentinel" && e.REDIS_SENTINEL_MASTER === undefined) {
+    issues.push(
+      `Cannot use ${name} "sentinel" without ${PREFIX}REDIS_SENTINEL_MASTER: expected the name ` +
+        `of the master the sentinels monitor`,
+    );
+  }
+  if (mode !== "sentinel") {
+    for (const variable of ["REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD"] as const) {
+      if (e[variable] !== undefined) {
+        issues.push(
+          `Cannot use "${PREFIX}${variable}" in ${mode} mode: expected it only with ` +
+            `${PREFIX}REDIS_MODE "sentinel"`,
+        );
+      }
+    }
+  }
+  return issues;
 }
 
 /** Why `RATELIMITER_KEY_LAYOUT=reference` cannot hold with the other settings, if it cannot. */

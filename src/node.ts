@@ -24,8 +24,9 @@ import { MemoryNodeStats } from "./cluster/memory_node_stats.ts";
 import { LocalFigures, type NodeStats } from "./cluster/node_stats.ts";
 import { RedisNodeStats } from "./cluster/redis_node_stats.ts";
 import { DOWN_NODE_KEEP_FACTOR, NodeIdConflictError, type Registry } from "./cluster/registry.ts";
-import type { Config } from "./config.ts";
-import { redactUrl } from "./redis/redact.ts";
+import { type Config, redisTarget } from "./config.ts";
+import { describeTarget, type RedisTarget } from "./redis/target.ts";
+import { internalKeyPrefix } from "./store/keys.ts";
 import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
 import { createApp } from "./http/app.ts";
 import { listen, type Listener } from "./http/listener.ts";
@@ -157,6 +158,11 @@ export function createStoreStack(options: StoreStackOptions): Store {
   });
 }
 
+/** The prefix of the internal keys: hash-tagged on a Redis Cluster (see `store/keys.ts`). */
+function internalPrefixOf(config: Config, target: RedisTarget | undefined): string {
+  return internalKeyPrefix(config.keyPrefix, target?.mode === "cluster");
+}
+
 const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error);
 
 /** The backends and shared state of a node: all in memory, or all on one Redis. */
@@ -186,7 +192,8 @@ async function openBackends(
   logger: Logger,
 ): Promise<Backends> {
   const stack = { config, liveNodes, metrics, logger };
-  if (config.redisUrl === undefined) {
+  const target = redisTarget(config);
+  if (target === undefined) {
     const events = new MemoryEvents();
     const store = createStoreStack({ ...stack, events });
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
@@ -201,10 +208,14 @@ async function openBackends(
   }
   let events: ClusterEvents = new MemoryEvents();
   try {
-    const { client, unavailable, connected } = await initRedis(config.redisUrl, { logger });
+    const { client, unavailable, connected } = await initRedis(target, {
+      logger,
+      // Retries end before the store deadline, so a failure can still say which master failed.
+      retryWithinMs: Math.floor(config.storeTimeoutMs * 0.75),
+    });
     if (unavailable !== undefined) {
       logger.warn("redis_unavailable", {
-        url: redactUrl(config.redisUrl),
+        url: describeTarget(target),
         message: unavailable,
         failure_mode: config.failureMode,
         note: "serving /check in the failure mode and /ready 503; connecting and registering " +
@@ -224,17 +235,18 @@ async function openBackends(
       });
     }
     events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
+    const internal = internalPrefixOf(config, target);
     return {
       client,
       connected,
       store: createStoreStack({ ...stack, redis, events }),
       events,
-      overrideStore: new RedisOverrideStore({ client, prefix: config.keyPrefix, events, logger }),
-      registryBackend: new RedisRegistry({ client, prefix: config.keyPrefix }),
+      overrideStore: new RedisOverrideStore({ client, prefix: internal, events, logger }),
+      registryBackend: new RedisRegistry({ client, prefix: internal }),
     };
   } catch (error) {
     logger.error("redis_unavailable", {
-      url: redactUrl(config.redisUrl),
+      url: describeTarget(target),
       message: messageOf(error),
     });
     await events.close();
@@ -332,7 +344,7 @@ export async function createNode(
     : new RedisNodeStats({
       ...statsOptions,
       client,
-      prefix: config.keyPrefix,
+      prefix: internalPrefixOf(config, redisTarget(config)),
       keepMs: config.nodeTtlSeconds * 1000 * DOWN_NODE_KEEP_FACTOR,
     });
   nodeStats.start();
@@ -365,6 +377,7 @@ export async function createNode(
     : new RedisActiveCounters({
       client,
       prefix: config.keyPrefix,
+      internalPrefix: internalPrefixOf(config, redisTarget(config)),
       instance: registry.instance,
       set: setActiveCounters,
       logger,

@@ -15,7 +15,9 @@ import {
   type LimitRequest,
 } from "../limiter/types.ts";
 import type { RedisReply } from "../redis/call.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient, RedisNode } from "../redis/connection.ts";
+import { type Part, partition, runByPart } from "../redis/partition.ts";
+import { encodeScanCursor, parseScanCursor } from "./scan_cursor.ts";
 import { isConnectionError, storeUnavailable } from "../redis/errors.ts";
 import { RedisScript } from "../redis/script.ts";
 import {
@@ -128,12 +130,15 @@ export class RedisStore implements Store {
     return this.#reference && algorithm === "sliding_log";
   }
 
-  /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
+  /**
+   * Loads the scripts into Redis (every master of a cluster). Optional: the first call loads them
+   * otherwise.
+   */
   async init(): Promise<void> {
     await Promise.all([
-      this.#check.load(this.#client),
-      this.#checkReadOnly.load(this.#client),
-      this.#peek.load(this.#client),
+      this.#check.loadEverywhere(this.#client),
+      this.#checkReadOnly.loadEverywhere(this.#client),
+      this.#peek.loadEverywhere(this.#client),
     ]);
   }
 
@@ -141,10 +146,14 @@ export class RedisStore implements Store {
     return this.#clock === undefined ? "" : String(Math.round(this.#clock() * 1000));
   }
 
-  /** The error a failed call throws; a connection failure marks the store down. */
+  /**
+   * The error a failed call throws; a connection failure marks the store down, unless other
+   * masters of a cluster still answer: the failure is then `partial` (one master's keys only).
+   */
   #failed(error: unknown): StoreUnavailableError {
-    if (isConnectionError(error)) this.#status = "down";
-    return storeUnavailable(error);
+    const partial = this.#client.mode === "cluster" && this.#client.isReady;
+    if (isConnectionError(error) && !partial) this.#status = "down";
+    return storeUnavailable(error, partial);
   }
 
   #checkArgs(requests: LimitRequest[]): { keys: string[]; args: string[] } {
@@ -192,8 +201,17 @@ export class RedisStore implements Store {
   }
 
   checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
-    // node-redis writes commands issued in the same tick together: one round trip, pipelined.
-    return Promise.all(groups.map((group) => this.check(group)));
+    // node-redis writes commands issued in the same tick together: one round trip, pipelined
+    // (per master on a cluster, each group's check going to the master owning its slot).
+    if (this.#client.mode !== "cluster") return Promise.all(groups.map((g) => this.check(g)));
+    const parts = splitByNode(groups, (group) => this.#routingKey(group), this.#client);
+    return runByPart(groups, parts, (part) => Promise.all(part.map((g) => this.check(g))));
+  }
+
+  /** The Redis key a group of limits is routed by (all its keys share its slot). */
+  #routingKey(group: LimitRequest[]): string {
+    const first = group[0];
+    return first === undefined ? "" : counterKey(this.#prefix, first.algorithm, first.key);
   }
 
   async reset(key: string): Promise<boolean> {
@@ -224,13 +242,26 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Lists counters with SCAN (never KEYS). A page visits at most `limit × scanBudgetFactor` keys,
-   * so it may hold fewer than `limit` counters while `nextCursor` is still set. The cursor is
-   * `<scan cursor>-<matches to skip>`, so a page never drops the tail of a SCAN batch.
+   * Lists counters with SCAN (never KEYS), on a cluster through every master in address order. A
+   * page visits at most `limit × scanBudgetFactor` keys, so it may hold fewer than `limit`
+   * counters while `nextCursor` is still set. The cursor (`scan_cursor.ts`) names the master and
+   * is `<scan cursor>-<matches to skip>` there, so a page never drops the tail of a SCAN batch.
    */
   async listCounters(options: ListCountersOptions): Promise<CounterPage> {
     const pattern = this.#matchPattern(options.prefix);
-    let [scanCursor, skip] = parseCursor(options.cursor);
+    const clustered = this.#client.mode === "cluster";
+    const start = parseScanCursor(options.cursor, clustered);
+    const masters = this.#client.masters();
+    // The master the page starts on: the cursor's, or the next one in address order.
+    let nodeIndex = start.node === undefined
+      ? 0
+      : masters.findIndex((m) => m.address >= start.node!);
+    let scanCursor = start.scan;
+    let skip = start.skip;
+    if (nodeIndex >= 0 && start.node !== undefined && masters[nodeIndex]!.address !== start.node) {
+      scanCursor = "0";
+      skip = 0;
+    }
     const found: {
       redisKey: string;
       algorithm: CounterInfo["algorithm"];
@@ -239,10 +270,13 @@ export class RedisStore implements Store {
     }[] = [];
     let budget = options.limit * this.#scanBudgetFactor;
     let nextCursor: string | undefined;
+    const cursorAt = (node: RedisNode, scan: string, taken: number) =>
+      encodeScanCursor({ node: clustered ? node.address : undefined, scan, skip: taken });
     try {
-      while (true) {
+      while (nodeIndex >= 0 && nodeIndex < masters.length) {
+        const node = masters[nodeIndex]!;
         const count = Math.max(10, Math.min(1000, options.limit - found.length));
-        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
+        const [next, keys] = await node.sendCommand<[string, string[]]>([
           "SCAN",
           scanCursor,
           ...(pattern === undefined ? [] : ["MATCH", pattern]),
@@ -264,14 +298,21 @@ export class RedisStore implements Store {
           found.push({ redisKey: keys[i]!, ...parsed });
         }
         if (batchFull) {
-          nextCursor = `${scanCursor}-${taken}`;
+          nextCursor = cursorAt(node, scanCursor, taken);
           break;
         }
         skip = 0;
         scanCursor = next;
-        if (next === "0") break;
+        let at = node;
+        if (next === "0") {
+          // This master is done: on to the next one, if any.
+          nodeIndex++;
+          const following = masters[nodeIndex];
+          if (following === undefined) break;
+          at = following;
+        }
         if (found.length >= options.limit || budget <= 0) {
-          nextCursor = `${next}-0`;
+          nextCursor = cursorAt(at, scanCursor, 0);
           break;
         }
       }
@@ -346,31 +387,39 @@ export class RedisStore implements Store {
     return total;
   }
 
+  /** Counts the keys matching `pattern` on every master (one after the other). */
   async #countMatching(pattern: string, counts: (key: string) => boolean): Promise<number> {
-    let cursor = "0";
     let total = 0;
     try {
-      do {
-        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
-          "SCAN",
-          cursor,
-          "MATCH",
-          pattern,
-          "COUNT",
-          "1000",
-        ]);
-        total += keys.filter(counts).length;
-        cursor = next;
-      } while (cursor !== "0");
+      for (const node of this.#client.masters()) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await node.sendCommand<[string, string[]]>([
+            "SCAN",
+            cursor,
+            "MATCH",
+            pattern,
+            "COUNT",
+            "1000",
+          ]);
+          total += keys.filter(counts).length;
+          cursor = next;
+        } while (cursor !== "0");
+      }
       return total;
     } catch (error) {
       throw storeUnavailable(error);
     }
   }
 
+  /** Resolves when Redis answers PING: on a cluster, when at least one master does. */
   async ping(): Promise<void> {
     try {
-      await this.#client.sendCommand(["PING"]);
+      if (this.#client.mode === "cluster") {
+        await Promise.any(this.#client.masters().map((m) => m.sendCommand(["PING"])));
+      } else {
+        await this.#client.sendCommand(["PING"]);
+      }
       this.#status = "up";
     } catch (error) {
       this.#status = "down";
@@ -387,19 +436,16 @@ export class RedisStore implements Store {
   }
 }
 
-/** Largest SCAN cursor Redis accepts: an unsigned 64-bit integer. */
-const MAX_SCAN_CURSOR = 2n ** 64n - 1n;
-
 /**
- * Splits a cursor of {@linkcode RedisStore.listCounters} into its SCAN cursor and skip count.
- * Throws a `RangeError`, before any call to Redis, for a cursor this store could not have issued,
- * including a SCAN cursor past 64 bits (Redis would reply `ERR invalid cursor`).
+ * Splits a batch of limit groups by the cluster master owning each group's slot (`routingKey`
+ * names a key of the group, `client.nodeOf` its master): the parts, in the order of their first
+ * group, list the groups' positions in the batch, for {@linkcode runByPart} to answer in order.
+ * Groups whose master is not known yet share the part `""` (node-redis routes them itself).
  */
-function parseCursor(cursor: string | undefined): [string, number] {
-  if (cursor === undefined || cursor === "" || cursor === "0") return ["0", 0];
-  const match = /^(\d{1,20})-(\d{1,9})$/.exec(cursor);
-  if (match === null || BigInt(match[1]!) > MAX_SCAN_CURSOR) {
-    throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
-  }
-  return [match[1]!, Number(match[2])];
+export function splitByNode<G>(
+  groups: readonly G[],
+  routingKey: (group: G) => string,
+  client: Pick<RedisClient, "nodeOf">,
+): Part<string>[] {
+  return partition(groups, (group) => client.nodeOf(routingKey(group)));
 }

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { commandKey } from "../../src/redis/connection.ts";
+import { describeTarget, parseRedisUrl, splitUrls } from "../../src/redis/target.ts";
+import { splitByNode } from "../../src/store/redis_store.ts";
+
+Deno.test("commandKey() routes by the first key, scripts by their first KEYS entry", () => {
+  assert.equal(commandKey(["GET", "a"]), "a");
+  assert.equal(commandKey(["DEL", "a", "b"]), "a");
+  assert.equal(commandKey(["EVALSHA", "sha", "2", "k1", "k2", "arg"]), "k1");
+  assert.equal(commandKey(["evalsha", "sha", "0", "arg"]), undefined);
+  for (const keyless of [["PING"], ["SCAN", "0"], ["SCRIPT", "LOAD", "x"], ["PUBLISH", "c", "m"]]) {
+    assert.equal(commandKey(keyless), undefined, keyless[0]);
+  }
+});
+
+Deno.test("parseRedisUrl() reads host, port, credentials, TLS and database", () => {
+  assert.deepEqual(parseRedisUrl("rediss://app:p%40ss@cache.internal:6380/2"), {
+    host: "cache.internal",
+    port: 6380,
+    username: "app",
+    password: "p@ss",
+    tls: true,
+    database: 2,
+  });
+  assert.deepEqual(parseRedisUrl("redis://[::1]"), {
+    host: "::1",
+    port: 6379,
+    username: undefined,
+    password: undefined,
+    tls: false,
+    database: 0,
+  });
+  assert.throws(() => parseRedisUrl("http://h:1"), TypeError);
+  assert.throws(() => parseRedisUrl("redis://h:1/x"), TypeError);
+  assert.throws(
+    () => parseRedisUrl("redis://:topsecret@h:1/x"),
+    (e: Error) => !e.message.includes("topsecret"),
+  );
+});
+
+Deno.test("splitUrls() and describeTarget(): lists, no password shown", () => {
+  assert.deepEqual(splitUrls(" redis://a:1, redis://b:2 ,,"), ["redis://a:1", "redis://b:2"]);
+  const text = describeTarget({
+    mode: "sentinel",
+    urls: ["redis://:pw1@s1:26379", "redis://:pw1@s2:26379"],
+    sentinelMaster: "m",
+    sentinelPassword: "pw2",
+  });
+  assert.ok(!text.includes("pw1") && !text.includes("pw2"), text);
+  assert.match(text, /^sentinel .*s1:26379.*master "m"$/);
+});
+
+Deno.test("splitByNode() groups a batch by the master of each group's slot", () => {
+  const owners = new Map([["ka", "n1"], ["kb", "n2"], ["kc", "n1"]]);
+  const parts = splitByNode(
+    [["ka"], ["kb"], ["kc"], ["kz"]],
+    (group) => group[0]!,
+    { nodeOf: (key) => owners.get(key) ?? "" },
+  );
+  assert.deepEqual(parts, [
+    { place: "n1", indexes: [0, 2] },
+    { place: "n2", indexes: [1] },
+    { place: "", indexes: [3] },
+  ]);
+});
