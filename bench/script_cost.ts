@@ -7,7 +7,7 @@
  * `INFO cpu`, so it includes reading requests and writing replies). With `--base DIR` (a checkout,
  * e.g. `git archive` of main) the scripts of both are measured in interleaved rounds, each on an
  * emptied Redis. With `--groups N` this checkout's batch script runs N checks per call (as
- * coalescing sends them; N distinct random keys), and figures are per check.
+ * coalescing sends them; N random keys of the same `--keys`), and figures are per check.
  *
  *   deno run -A bench/script_cost.ts --base /tmp/base --rounds 3
  *   deno run -A bench/script_cost.ts --groups 8
@@ -63,8 +63,8 @@ async function subject(name: string, dir: string, n: number): Promise<Subject> {
       checks: 1,
     };
   }
-  // redis-benchmark draws one random number per placeholder occurrence: n distinct keys per call.
-  const keyList = Array.from({ length: n }, (_, i) => `rl:sl:{k${i}:__rand_int__}`);
+  // redis-benchmark draws one random number per placeholder: n keys per call of the same key space.
+  const keyList = Array.from({ length: n }, () => "rl:sl:{k:__rand_int__}");
   return {
     name,
     source: scripts.CHECK_BATCH_SCRIPT,
