@@ -3,9 +3,10 @@
  * sliding-log checks from `wrk` (10,000 keys, limit 1,000,000, so always allowed), and per
  * subject the Redis process's CPU time (user + system, `INFO cpu`) divided by the checks
  * answered, the script calls Redis ran per check (`INFO commandstats`), checks/s and wrk's
- * latency p50/p99. Subjects, in interleaved rounds on an emptied Redis: the node of `--base` (a
- * checkout, e.g. `git archive` of main), and this checkout's node with coalescing on and off
- * (`RATELIMITER_COALESCE`). Each round measures under `--connections` (default 64) and at 1
+ * latency p50/p99. The Redis CPU spent idle with the node up (measured for 2 s before each run:
+ * cron, the node's background jobs) is left out. Subjects, in interleaved rounds on an emptied
+ * Redis: the node of `--base` (a checkout, e.g. `git archive` of main), and this checkout's node
+ * with coalescing on and off (`RATELIMITER_COALESCE`). Each round measures under `--connections` (default 64) and at 1
  * connection (the latency coalescing must not add when there is nothing to merge).
  *
  *   mkdir /tmp/base && git archive main | tar -x -C /tmp/base
@@ -150,11 +151,20 @@ try {
           return res.ok;
         });
         await wrk(url, connections, 1);
+        // What Redis spends with the node up and no checks (its cron, the node's background jobs),
+        // left out of the CPU per check: at a few thousand checks/s it would weigh on every figure.
+        const idleStart = cpuSeconds(await cli("INFO", "cpu"));
+        const idleFrom = performance.now();
+        await new Promise((r) => setTimeout(r, 2000));
+        const idlePerSecond = (cpuSeconds(await cli("INFO", "cpu")) - idleStart) /
+          ((performance.now() - idleFrom) / 1000);
         await cli("CONFIG", "RESETSTAT");
         const before = cpuSeconds(await cli("INFO", "cpu"));
         const r = await wrk(url, connections, seconds);
-        const cpu = cpuSeconds(await cli("INFO", "cpu")) - before;
-        const ran = scripts(await cli("INFO", "commandstats"));
+        const cpu = cpuSeconds(await cli("INFO", "cpu")) - before -
+          idlePerSecond * (r.duration_us / 1e6);
+        const stats = await cli("INFO", "commandstats");
+        const ran = scripts(stats);
         const one = await wrk(url, 1, Math.max(2, Math.round(seconds / 2)));
         const f: Figures = {
           rps: r.requests / (r.duration_us / 1e6),
