@@ -138,6 +138,10 @@ try {
           RATELIMITER_NODE_HOST: "127.0.0.1",
           RATELIMITER_LOG_LEVEL: "warn",
           RATELIMITER_MAX_LIMIT: "1000000",
+          // Every check must reach Redis: on a busy machine a 100 ms deadline would answer some
+          // in the failure mode, and `closed` turns any that still is into a 503 wrk reports.
+          RATELIMITER_STORE_TIMEOUT_MS: "10000",
+          RATELIMITER_FAILURE_MODE: "closed",
           ...s.env,
         },
         stdout: "null",
