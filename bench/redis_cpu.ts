@@ -2,7 +2,7 @@
  * Redis CPU per check end to end (issue 16): one node on a private `redis-server`, `POST /check`
  * sliding-log checks from `wrk` (10,000 keys, limit 1,000,000, so always allowed), and per
  * subject the Redis process's CPU time (user + system, `INFO cpu`) divided by the checks
- * answered, the script calls Redis ran per check (`INFO commandstats`), checks/s and wrk's
+ * answered, the node's too, the script calls Redis ran per check (`INFO commandstats`), checks/s and wrk's
  * latency p50/p99. The Redis CPU spent idle with the node up (measured for 2 s before each run:
  * cron, the node's background jobs) is left out. Subjects, in interleaved rounds on an emptied
  * Redis: the node of `--base` (a checkout, e.g. `git archive` of main), and this checkout's node
@@ -37,6 +37,13 @@ const decoder = new TextDecoder();
 async function output(cmd: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
   return decoder.decode(out.stdout);
+}
+
+/** User + system CPU ticks (1/100 s) of `pid` so far. */
+async function cpuTicks(pid: number): Promise<number> {
+  const line = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = line.slice(line.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 async function until(probe: () => Promise<boolean>): Promise<void> {
@@ -94,6 +101,7 @@ const subjects: Subject[] = [
 interface Figures {
   rps: number;
   redisCpuUs: number;
+  nodeCpuUs: number;
   scriptUs: number;
   callsPerCheck: number;
   p50: number;
@@ -164,7 +172,9 @@ try {
           ((performance.now() - idleFrom) / 1000);
         await cli("CONFIG", "RESETSTAT");
         const before = cpuSeconds(await cli("INFO", "cpu"));
+        const nodeBefore = await cpuTicks(node.pid);
         const r = await wrk(url, connections, seconds);
+        const nodeTicks = await cpuTicks(node.pid) - nodeBefore;
         const cpu = cpuSeconds(await cli("INFO", "cpu")) - before -
           idlePerSecond * (r.duration_us / 1e6);
         const stats = await cli("INFO", "commandstats");
@@ -173,6 +183,7 @@ try {
         const f: Figures = {
           rps: r.requests / (r.duration_us / 1e6),
           redisCpuUs: (cpu * 1e6) / r.requests,
+          nodeCpuUs: (nodeTicks * 1e4) / r.requests,
           scriptUs: ran.usec / r.requests,
           callsPerCheck: ran.calls / r.requests,
           p50: r.p50_us / 1000,
@@ -184,11 +195,13 @@ try {
         console.log(
           `round ${round + 1} ${s.name}: ${f.rps.toFixed(0)} checks/s, Redis ${
             f.redisCpuUs.toFixed(1)
-          } µs CPU/check, scripts ${f.scriptUs.toFixed(1)} µs/check, ${
-            f.callsPerCheck.toFixed(3)
-          } script calls/check, p50/p99 ${f.p50.toFixed(2)}/${
-            f.p99.toFixed(2)
-          } ms; 1 connection p50/p99 ${f.p50One.toFixed(2)}/${f.p99One.toFixed(2)} ms`,
+          } µs CPU/check, node ${f.nodeCpuUs.toFixed(1)} µs CPU/check, scripts ${
+            f.scriptUs.toFixed(1)
+          } µs/check, ${f.callsPerCheck.toFixed(3)} script calls/check, p50/p99 ${
+            f.p50.toFixed(2)
+          }/${f.p99.toFixed(2)} ms; 1 connection p50/p99 ${f.p50One.toFixed(2)}/${
+            f.p99One.toFixed(2)
+          } ms`,
         );
       } finally {
         try {
@@ -207,18 +220,18 @@ try {
     `\nwrk -t1 -c${connections} ${seconds} s (after 1 s warm-up), then -c1; 10,000 keys, sliding_log; medians of ${rounds} rounds; load at start: ${load}`,
   );
   console.log(
-    `| subject | checks/s | Redis CPU µs/check | script run µs/check | script calls/check | p50 / p99 ms (c${connections}) | p50 / p99 ms (c1) |`,
+    `| subject | checks/s | Redis CPU µs/check | node CPU µs/check | script run µs/check | script calls/check | p50 / p99 ms (c${connections}) | p50 / p99 ms (c1) |`,
   );
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const [name, fs] of results) {
     const m = (pick: (f: Figures) => number, digits: number) =>
       median(fs.map(pick)).toFixed(digits);
     console.log(
       `| ${name} | ${m((f) => f.rps, 0)} | ${m((f) => f.redisCpuUs, 1)} | ${
-        m((f) => f.scriptUs, 1)
-      } | ${m((f) => f.callsPerCheck, 3)} | ${m((f) => f.p50, 2)} / ${m((f) => f.p99, 2)} | ${
-        m((f) => f.p50One, 2)
-      } / ${m((f) => f.p99One, 2)} |`,
+        m((f) => f.nodeCpuUs, 1)
+      } | ${m((f) => f.scriptUs, 1)} | ${m((f) => f.callsPerCheck, 3)} | ${m((f) => f.p50, 2)} / ${
+        m((f) => f.p99, 2)
+      } | ${m((f) => f.p50One, 2)} / ${m((f) => f.p99One, 2)} |`,
     );
   }
 } finally {
