@@ -87,6 +87,11 @@ export interface Config {
   /** Whether a node answers keys Redis has blocked from memory until they unblock. */
   blockCache: boolean;
   /**
+   * Whether the checks a node sends to Redis in one event-loop turn go as one script run
+   * (coalescing) instead of one EVALSHA each.
+   */
+  coalesce: boolean;
+  /**
    * Largest `limit`, `window_ms` and `cost` a client may ask for, per algorithm
    * (`RATELIMITER_MAX_LIMIT`, `RATELIMITER_MAX_WINDOW_MS`, `RATELIMITER_MAX_COST`). Overrides and
    * the defaults above are the operator's own and may exceed it.
@@ -291,6 +296,7 @@ const envSchema = z.object({
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
   BODY_TIMEOUT_MS: int(100, 600_000, DEFAULT_BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
+  COALESCE: bool(true),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
@@ -368,6 +374,7 @@ export function parseConfig(
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
     blockCache: e.BLOCK_CACHE,
+    coalesce: e.COALESCE,
     limitsPolicy: Object.fromEntries(
       ALGORITHMS.map((a): [Algorithm, PolicyMaxima] => [
         a,

@@ -227,6 +227,7 @@ async function openBackends(
       prefix: config.keyPrefix,
       keyLayout: config.keyLayout,
       referenceDefaults: { limit: config.defaultLimit, windowMs: config.defaultWindowMs },
+      coalesce: config.coalesce,
     });
     if (unavailable === undefined) {
       // A connection lost just now is no reason to stop: the scripts load on first use.

@@ -31,6 +31,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     bodyTimeoutMs: 10_000,
 
     blockCache: true,
+    coalesce: true,
     limitsPolicy: DEFAULT_LIMITS_POLICY,
     grpcPort: 8081,
     rlsRateLimitHeaders: false,
@@ -179,6 +180,15 @@ Deno.test("parseConfig() reads RATELIMITER_BLOCK_CACHE as a boolean", () => {
   assert.throws(
     () => parseConfig({ RATELIMITER_BLOCK_CACHE: "maybe" }),
     /"RATELIMITER_BLOCK_CACHE": expected true or false, received "maybe"/,
+  );
+});
+
+Deno.test("parseConfig() reads RATELIMITER_COALESCE as a boolean, on by default", () => {
+  assert.equal(parseConfig({}).coalesce, true);
+  assert.equal(parseConfig({ RATELIMITER_COALESCE: "false" }).coalesce, false);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_COALESCE: "sometimes" }),
+    /"RATELIMITER_COALESCE": expected true or false, received "sometimes"/,
   );
 });
 

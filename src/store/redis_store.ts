@@ -2,6 +2,8 @@ import type { WallClock } from "../clock.ts";
 import type { StoreUnavailableError } from "../errors.ts";
 import {
   CHECK_ARGS_PER_LIMIT,
+  CHECK_BATCH_READ_ONLY_SCRIPT,
+  CHECK_BATCH_SCRIPT,
   CHECK_READ_ONLY_SCRIPT,
   CHECK_SCRIPT,
   PEEK_SCRIPT,
@@ -16,10 +18,11 @@ import {
 } from "../limiter/types.ts";
 import type { RedisReply } from "../redis/call.ts";
 import type { RedisClient, RedisNode } from "../redis/connection.ts";
-import { type Part, partition, runByPart } from "../redis/partition.ts";
+import { keySlot } from "../redis/slot.ts";
 import { encodeScanCursor, parseScanCursor } from "./scan_cursor.ts";
 import { isConnectionError, storeUnavailable } from "../redis/errors.ts";
 import { RedisScript } from "../redis/script.ts";
+import { COALESCE_MAX_WEIGHT, Coalescer } from "./coalescer.ts";
 import {
   counterKey,
   counterScanPattern,
@@ -72,6 +75,45 @@ export interface RedisStoreOptions {
    * @default {{ limit: 100, windowMs: 60_000 }}
    */
   referenceDefaults?: { limit: number; windowMs: number };
+  /**
+   * Whether checks that arrive in the same event-loop turn go to Redis as one batch script run
+   * ({@linkcode CHECK_BATCH_SCRIPT}) instead of one EVALSHA each: the same decisions in the same
+   * order, for less Redis CPU per check. A turn with one check sends it alone, as without.
+   * @default {true}
+   */
+  coalesce?: boolean;
+  /**
+   * Which coalesced call a check may join, from the Redis key of its first limit (every key of
+   * one check shares a hash slot): checks of different partitions never share a script run, and
+   * their runs may be in any order (they share no key). Within a partition, read-only checks
+   * (peeks) and writing ones go in separate runs, in arrival order.
+   * @default {singlePartition}
+   */
+  partition?: Partition;
+}
+
+/**
+ * Names the part of the keyspace a Redis key belongs to, for {@linkcode RedisStoreOptions.partition}.
+ * On Redis Cluster a script may only touch keys of one slot, so a partition there would be the
+ * key's slot (or the node serving it, with one call per slot).
+ */
+export type Partition = (redisKey: string) => string;
+
+/** The default {@linkcode Partition}: one Redis, every check may share a call with any other. */
+export const singlePartition: Partition = () => "";
+
+/**
+ * The {@linkcode Partition} of a Redis Cluster: the key's slot, since a script may only touch keys
+ * of one slot (node-redis still pipelines the calls of one turn per master).
+ */
+export const slotPartition: Partition = (redisKey) => String(keySlot(redisKey));
+
+/** One check on its way to Redis: its keys, its script arguments, and whether it only reads. */
+interface CheckCall {
+  keys: string[];
+  /** `now` first, then the arguments of each limit (see {@linkcode CHECK_SCRIPT}). */
+  args: string[];
+  readOnly: boolean;
 }
 
 /** Script code of sliding_log in the reference layout (see `src/limiter/scripts.ts`). */
@@ -113,7 +155,11 @@ export class RedisStore implements Store {
   readonly #referenceDefaults: { limit: number; windowMs: number };
   readonly #check = new RedisScript(CHECK_SCRIPT);
   readonly #checkReadOnly = new RedisScript(CHECK_READ_ONLY_SCRIPT);
+  readonly #checkBatch = new RedisScript(CHECK_BATCH_SCRIPT);
+  readonly #checkBatchReadOnly = new RedisScript(CHECK_BATCH_READ_ONLY_SCRIPT);
   readonly #peek = new RedisScript(PEEK_SCRIPT);
+  readonly #partition: Partition;
+  readonly #coalescer: Coalescer<CheckCall, RedisReply[]> | undefined;
   #status: StoreStatus = "up";
 
   constructor(options: RedisStoreOptions) {
@@ -123,6 +169,27 @@ export class RedisStore implements Store {
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
     this.#reference = (options.keyLayout ?? "default") === "reference";
     this.#referenceDefaults = options.referenceDefaults ?? { limit: 100, windowMs: 60_000 };
+    this.#partition = options.partition ??
+      (this.#client.mode === "cluster" ? slotPartition : singlePartition);
+    this.#coalescer = (options.coalesce ?? true)
+      ? new Coalescer<CheckCall, RedisReply[]>({
+        send: (calls) => this.#sendCalls(calls),
+        lane: (call) => this.#partition(call.keys[0]!),
+        kind: (call) => `${call.readOnly ? "r" : "w"}${call.args[0]}`,
+        weight: (call) => call.keys.length,
+        maxWeight: COALESCE_MAX_WEIGHT,
+      })
+      : undefined;
+  }
+
+  /**
+   * Script calls started and checks they carried since this store was made, when coalescing
+   * (`undefined` otherwise): checks ÷ calls is how many checks one script run decided on average.
+   */
+  get coalesced(): { calls: number; checks: number } | undefined {
+    if (this.#coalescer === undefined) return undefined;
+    const { calls, items } = this.#coalescer.stats;
+    return { calls, checks: items };
   }
 
   /** Whether `algorithm`'s counters are in the reference layout. */
@@ -138,6 +205,8 @@ export class RedisStore implements Store {
     await Promise.all([
       this.#check.loadEverywhere(this.#client),
       this.#checkReadOnly.loadEverywhere(this.#client),
+      this.#checkBatch.loadEverywhere(this.#client),
+      this.#checkBatchReadOnly.loadEverywhere(this.#client),
       this.#peek.loadEverywhere(this.#client),
     ]);
   }
@@ -186,12 +255,14 @@ export class RedisStore implements Store {
 
   async check(requests: LimitRequest[]): Promise<CheckOutcome> {
     const { keys, args } = this.#checkArgs(requests);
-    // A check that consumes nothing runs the read-only twin: Redis then guarantees it writes
+    // A check that consumes nothing runs a read-only script: Redis then guarantees it writes
     // nothing, and answers it even when out of memory.
-    const script = requests.every((r) => r.cost === 0) ? this.#checkReadOnly : this.#check;
+    const call: CheckCall = { keys, args, readOnly: requests.every((r) => r.cost === 0) };
     let reply: RedisReply[];
     try {
-      reply = await script.send<RedisReply[]>(this.#client, keys, args);
+      reply = this.#coalescer === undefined
+        ? await this.#sendOne(call)
+        : await this.#coalescer.add(call);
     } catch (error) {
       throw this.#failed(error);
     }
@@ -200,18 +271,34 @@ export class RedisStore implements Store {
     return { allowed: reply[0] === 1, deniedIndex: Number(reply[1]) - 1, decisions };
   }
 
-  checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
-    // node-redis writes commands issued in the same tick together: one round trip, pipelined
-    // (per master on a cluster, each group's check going to the master owning its slot).
-    if (this.#client.mode !== "cluster") return Promise.all(groups.map((g) => this.check(g)));
-    const parts = splitByNode(groups, (group) => this.#routingKey(group), this.#client);
-    return runByPart(groups, parts, (part) => Promise.all(part.map((g) => this.check(g))));
+  /** Runs one check as one script run. */
+  #sendOne(call: CheckCall): Promise<RedisReply[]> {
+    const script = call.readOnly ? this.#checkReadOnly : this.#check;
+    return script.send<RedisReply[]>(this.#client, call.keys, call.args);
   }
 
-  /** The Redis key a group of limits is routed by (all its keys share its slot). */
-  #routingKey(group: LimitRequest[]): string {
-    const first = group[0];
-    return first === undefined ? "" : counterKey(this.#prefix, first.algorithm, first.key);
+  /**
+   * Runs the checks of one lane in one script run: alone as {@linkcode CHECK_SCRIPT} when there is
+   * one, else {@linkcode CHECK_BATCH_SCRIPT}, whose error reply for one check fails that check
+   * only (node-redis hands an error nested in a reply over as an `ErrorReply` value).
+   */
+  async #sendCalls(calls: CheckCall[]): Promise<(RedisReply[] | Error)[]> {
+    if (calls.length === 1) return [await this.#sendOne(calls[0]!)];
+    const keys: string[] = [];
+    const args: string[] = [calls[0]!.args[0]!];
+    for (const call of calls) {
+      keys.push(...call.keys);
+      args.push(String(call.keys.length));
+      for (let i = 1; i < call.args.length; i++) args.push(call.args[i]!);
+    }
+    const script = calls[0]!.readOnly ? this.#checkBatchReadOnly : this.#checkBatch;
+    return await script.send<RedisReply[]>(this.#client, keys, args) as (RedisReply[] | Error)[];
+  }
+
+  checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
+    // Coalesced into one script run (or pipelined as one EVALSHA each when not coalescing: node-redis
+    // writes the commands issued in one tick together), one round trip either way.
+    return Promise.all(groups.map((group) => this.check(group)));
   }
 
   async reset(key: string): Promise<boolean> {
@@ -434,18 +521,4 @@ export class RedisStore implements Store {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/**
- * Splits a batch of limit groups by the cluster master owning each group's slot (`routingKey`
- * names a key of the group, `client.nodeOf` its master): the parts, in the order of their first
- * group, list the groups' positions in the batch, for {@linkcode runByPart} to answer in order.
- * Groups whose master is not known yet share the part `""` (node-redis routes them itself).
- */
-export function splitByNode<G>(
-  groups: readonly G[],
-  routingKey: (group: G) => string,
-  client: Pick<RedisClient, "nodeOf">,
-): Part<string>[] {
-  return partition(groups, (group) => client.nodeOf(routingKey(group)));
 }

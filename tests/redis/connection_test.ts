@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { commandKey } from "../../src/redis/connection.ts";
 import { describeTarget, parseRedisUrl, splitUrls } from "../../src/redis/target.ts";
-import { splitByNode } from "../../src/store/redis_store.ts";
 
 Deno.test("commandKey() routes by the first key, scripts by their first KEYS entry", () => {
   assert.equal(commandKey(["GET", "a"]), "a");
@@ -48,18 +47,4 @@ Deno.test("splitUrls() and describeTarget(): lists, no password shown", () => {
   });
   assert.ok(!text.includes("pw1") && !text.includes("pw2"), text);
   assert.match(text, /^sentinel .*s1:26379.*master "m"$/);
-});
-
-Deno.test("splitByNode() groups a batch by the master of each group's slot", () => {
-  const owners = new Map([["ka", "n1"], ["kb", "n2"], ["kc", "n1"]]);
-  const parts = splitByNode(
-    [["ka"], ["kb"], ["kc"], ["kz"]],
-    (group) => group[0]!,
-    { nodeOf: (key) => owners.get(key) ?? "" },
-  );
-  assert.deepEqual(parts, [
-    { place: "n1", indexes: [0, 2] },
-    { place: "n2", indexes: [1] },
-    { place: "", indexes: [3] },
-  ]);
 });
