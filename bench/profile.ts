@@ -82,6 +82,8 @@ try {
     RATELIMITER_NODE_PORT: String(port),
     RATELIMITER_LISTEN_HOST: "127.0.0.1",
     RATELIMITER_LOG_LEVEL: "warn",
+    // The load uses limit 1,000,000 (never denied), above the default limits policy.
+    RATELIMITER_MAX_LIMIT: "1000000",
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;
