@@ -140,6 +140,19 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
   throw new Error(`${proc.name} did not serve ${url}: ${proc.output.join("").slice(-2000)}`);
 }
 
+/** Waits until the registry seen from `url` lists `count` nodes (processes sharing a port). */
+async function waitNodes(url: string, count: number, proc: Proc): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/api/nodes`, { signal: AbortSignal.timeout(1000) });
+      if ((await res.json()).nodes.length >= count) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${count} nodes never registered: ${proc.output.join("").slice(-2000)}`);
+}
+
 async function startRedis(): Promise<{ url: string; port: number; proc: Proc }> {
   const port = freePort();
   const proc = spawn("redis", "redis-server", redisServerArgs(port));
@@ -474,18 +487,22 @@ async function interleaved(
   ctx: Context,
   subjects: Subject[],
   load: Load,
+  options: { sameUrl?: boolean } = {},
 ): Promise<Map<string, Measurement>> {
+  // Processes sharing a port share one URL: drive it once, count the CPU of all of them.
+  const urlsOf = (servers: Server[]) =>
+    options.sameUrl ? [servers[0]!.url] : servers.map((s) => s.url);
   const started: { subject: Subject; servers: Server[] }[] = [];
   try {
     for (const subject of subjects) started.push({ subject, servers: await subject.start() });
     const { warmupS, connections, rounds } = ctx.options;
     for (const { servers } of started) {
-      await wrk(servers.map((s) => s.url), load, warmupS, connections);
+      await wrk(urlsOf(servers), load, warmupS, connections);
     }
     const runs = new Map<string, Measurement[]>(subjects.map((s) => [s.name, []]));
     for (let round = 0; round < rounds; round++) {
       for (const { subject, servers } of started) {
-        const urls = servers.map((s) => s.url);
+        const urls = urlsOf(servers);
         const pids = servers.map((s) => s.proc.child.pid);
         const m = await measureOnce(ctx, urls, pids, load, "wrk");
         if (m !== undefined) runs.get(subject.name)!.push(m);
@@ -616,6 +633,33 @@ const SCENARIOS: Scenario[] = [
         ["service, block cache off", "fair floor"],
         ["service, block cache on", "parse + fixed JSON"],
       ]);
+    },
+  },
+  {
+    id: "reuse-port",
+    title: "Redis, two processes sharing one port (RATELIMITER_REUSE_PORT), 10,000 uniform keys",
+    async run(ctx) {
+      await redisCli(ctx.redis.port, "FLUSHALL");
+      const env = { RATELIMITER_REDIS_URL: ctx.redis.url, RATELIMITER_REUSE_PORT: "true" };
+      const results = await interleaved(
+        ctx,
+        [
+          { name: "one process", start: async () => [await startNode(freePort(), env)] },
+          {
+            name: "two processes",
+            start: async () => {
+              const port = freePort();
+              const first = await startNode(port, env);
+              const second = await startNode(port, env);
+              await waitNodes(first.url, 2, second.proc);
+              return [first, { url: second.url, proc: second.proc }];
+            },
+          },
+        ],
+        UNIFORM,
+        { sameUrl: true },
+      );
+      return interleavedRows(this.title, results, [["two processes", "one process"]]);
     },
   },
   {
