@@ -839,9 +839,16 @@ function goalLines(rows: Row[], titles: Map<string, string>): string[] {
     const value = row?.subjectRun !== undefined && row.baselineRun !== undefined
       ? row.subjectRun.cps / row.baselineRun.cps
       : undefined;
+    // Throughput decides the goal; the CPU ratio (baseline's CPU per check over the subject's)
+    // says the same without the waiting, which a loaded machine inflates.
+    const cpuSubject = row?.subjectRun?.cpuUs;
+    const cpuBaseline = row?.baselineRun?.cpuUs;
+    const cpuRatio = cpuSubject !== undefined && cpuBaseline !== undefined && cpuSubject > 0
+      ? `; CPU per check: baseline ÷ subject ${(cpuBaseline / cpuSubject).toFixed(2)}`
+      : "";
     const verdict = value === undefined
       ? `not measured${row?.note === undefined ? "" : ` (${row.note})`}`
-      : `${value.toFixed(2)}× — ${value >= goal.atLeast ? "met" : "NOT met"}`;
+      : `${value.toFixed(2)}× — ${value >= goal.atLeast ? "met" : "NOT met"}${cpuRatio}`;
     lines.push(`- ${goal.text}: ${verdict}`);
   }
   return lines;
