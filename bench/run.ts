@@ -8,8 +8,9 @@
  * `bench/floor_bare.ts` (bare floor: textbook script, four-field answer), `bench/floor_memory.ts`,
  * `bench/floor_parse.ts` (parse the body, answer a fixed JSON) and `bench/peers/fastify_rlf`
  * (fastify + rate-limiter-flexible on Node; its packages are installed with `npm ci` on first use).
- * The Redis, embedded and hot-key scenarios measure their subjects with `wrk` in interleaved
- * rounds (medians); the three-node and batch scenarios with both clients, one after the other.
+ * The Redis, embedded, hot-key and two-process scenarios measure their subjects with `wrk` in
+ * interleaved rounds (medians); the three-node and batch scenarios with both clients, one after the
+ * other.
  *
  *   deno task bench                     # full: 2 s warm-up, 5 s per measurement, 3 rounds
  *   deno task bench --quick             # 1 s + 3 s, one round, to check the harness
@@ -407,15 +408,16 @@ async function measureOnce(
   pids: number[],
   load: Load,
   client: "loadgen" | "wrk",
+  usesRedis = true,
 ): Promise<Measurement | undefined> {
   const { durationS, connections } = ctx.options;
   const before = await cpuTicks(pids);
-  const redisBefore = await cpuTicks([ctx.redis.pid]);
+  const redisBefore = usesRedis ? await cpuTicks([ctx.redis.pid]) : undefined;
   const m = client === "loadgen"
     ? await loadgen(urls, load, durationS, connections)
     : await wrk(urls, load, durationS, connections);
   const after = await cpuTicks(pids);
-  const redisAfter = await cpuTicks([ctx.redis.pid]);
+  const redisAfter = usesRedis ? await cpuTicks([ctx.redis.pid]) : undefined;
   if (m !== undefined && m.cps > 0) {
     const perCheck = (ticks: number) => (ticks * 1e6) / CLOCK_TICKS / (m.cps * durationS);
     if (before !== undefined && after !== undefined) m.cpuUs = perCheck(after - before);
@@ -487,7 +489,7 @@ async function interleaved(
   ctx: Context,
   subjects: Subject[],
   load: Load,
-  options: { sameUrl?: boolean } = {},
+  options: { sameUrl?: boolean; usesRedis?: boolean } = {},
 ): Promise<Map<string, Measurement>> {
   // Processes sharing a port share one URL: drive it once, count the CPU of all of them.
   const urlsOf = (servers: Server[]) =>
@@ -504,7 +506,7 @@ async function interleaved(
       for (const { subject, servers } of started) {
         const urls = urlsOf(servers);
         const pids = servers.map((s) => s.proc.child.pid);
-        const m = await measureOnce(ctx, urls, pids, load, "wrk");
+        const m = await measureOnce(ctx, urls, pids, load, "wrk", options.usesRedis ?? true);
         if (m !== undefined) runs.get(subject.name)!.push(m);
       }
     }
@@ -617,10 +619,15 @@ const SCENARIOS: Scenario[] = [
     id: "memory-uniform",
     title: "Embedded store, 10,000 uniform keys (all allowed)",
     async run(ctx) {
-      const results = await interleaved(ctx, [
-        { name: "service", start: async () => [await startNode(freePort(), {})] },
-        { name: "floor", start: async () => [await startFloor("memory")] },
-      ], UNIFORM);
+      const results = await interleaved(
+        ctx,
+        [
+          { name: "service", start: async () => [await startNode(freePort(), {})] },
+          { name: "floor", start: async () => [await startFloor("memory")] },
+        ],
+        UNIFORM,
+        { usesRedis: false },
+      );
       return interleavedRows(this.title, results, [["service", "floor"]]);
     },
   },
@@ -735,7 +742,7 @@ const ms = (m: Measurement | undefined) =>
 const rate = (m: Measurement | undefined) => m === undefined ? "–" : num(m.cps);
 const cpu = (m: Measurement | undefined) => m?.cpuUs === undefined ? "–" : m.cpuUs.toFixed(0);
 const redisCpu = (m: Measurement | undefined) =>
-  m?.redisCpuUs === undefined || m.redisCpuUs < 0.5 ? "–" : m.redisCpuUs.toFixed(1);
+  m?.redisCpuUs === undefined ? "–" : m.redisCpuUs.toFixed(1);
 
 function ratio(row: Row): string {
   if (row.subjectRun === undefined || row.baselineRun === undefined) return row.note ?? "–";
@@ -930,7 +937,7 @@ async function main(): Promise<number> {
   const command = `deno task bench ${Deno.args.join(" ")}`.trim();
   print(header.join("\n"));
   print(
-    `- Each measurement: ${options.warmupS} s warm-up, ${options.durationS} s, ${options.connections} connections (loadgen closed loop; wrk -t1); ${options.rounds} interleaved round(s) of wrk for the first three scenarios`,
+    `- Each measurement: ${options.warmupS} s warm-up, ${options.durationS} s, ${options.connections} connections (loadgen closed loop; wrk -t1); ${options.rounds} interleaved round(s) of wrk for the Redis, embedded, hot-key and two-process scenarios`,
   );
   print();
 
@@ -974,7 +981,7 @@ async function main(): Promise<number> {
       }`,
       "",
       ...header,
-      `- Command: \`${command}\`; each measurement ${options.warmupS} s warm-up then ${options.durationS} s, ${options.connections} connections (loadgen: closed loop in its own process; wrk: \`-t1 -c${options.connections}\` with \`bench/wrk_check.lua\`); the first three scenarios: \`wrk\` only, ${options.rounds} interleaved round(s) after one warm-up each, medians`,
+      `- Command: \`${command}\`; each measurement ${options.warmupS} s warm-up then ${options.durationS} s, ${options.connections} connections (loadgen: closed loop in its own process; wrk: \`-t1 -c${options.connections}\` with \`bench/wrk_check.lua\`); the Redis, embedded, hot-key and two-process scenarios: \`wrk\` only, ${options.rounds} interleaved round(s) after one warm-up each, medians`,
       "- Ratio: subject checks/s over baseline checks/s, both measured in this run. Client, servers and Redis share the machine's cores.",
       "",
       ...lines,
