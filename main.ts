@@ -47,7 +47,7 @@ async function healthcheck(config: Config): Promise<number> {
 async function main(args: string[]): Promise<number> {
   let config;
   try {
-    config = parseConfig(readEnv(), { hostname: hostname() });
+    config = parseConfig(readEnv(), { hostname: hostname(), pid: Deno.pid });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     createLogger().error("invalid_config", { message: error.message, issues: error.issues });

@@ -92,6 +92,12 @@ export interface Config {
    */
   coalesce: boolean;
   /**
+   * Whether the listener binds with `SO_REUSEPORT` (Linux), so several node processes on one host
+   * share one port and the kernel spreads connections over them (README, "Several processes on one
+   * host"). Needs Redis: each process is then a node of its own in the registry.
+   */
+  reusePort: boolean;
+  /**
    * Largest `limit`, `window_ms` and `cost` a client may ask for, per algorithm
    * (`RATELIMITER_MAX_LIMIT`, `RATELIMITER_MAX_WINDOW_MS`, `RATELIMITER_MAX_COST`). Overrides and
    * the defaults above are the operator's own and may exceed it.
@@ -297,6 +303,7 @@ const envSchema = z.object({
   BODY_TIMEOUT_MS: int(100, 600_000, DEFAULT_BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
   COALESCE: bool(true),
+  REUSE_PORT: bool(false),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
@@ -314,6 +321,11 @@ export const CONFIG_ENV_VARS: readonly string[] = Object.keys(envSchema.shape).m
 export interface ParseConfigOptions {
   /** This machine's host name, used to derive the default node id. @default {"localhost"} */
   hostname?: string;
+  /**
+   * This process's id, part of the default node id when `RATELIMITER_REUSE_PORT` is on (several
+   * processes then share one host and port). @default {0}
+   */
+  pid?: number;
 }
 
 /**
@@ -347,6 +359,12 @@ export function parseConfig(
   }
   if (e.KEY_LAYOUT === "reference") issues.push(...referenceLayoutIssues(e));
   issues.push(...redisModeIssues(e));
+  if (e.REUSE_PORT && e.REDIS_URL === undefined) {
+    issues.push(
+      `Cannot use "${PREFIX}REUSE_PORT" without ${PREFIX}REDIS_URL: processes sharing a port ` +
+        `would each count on their own embedded store, multiplying every limit by their number`,
+    );
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   const hostname = sanitizeId(options.hostname ?? "localhost");
   return {
@@ -354,7 +372,11 @@ export function parseConfig(
     redisMode: e.REDIS_MODE,
     redisSentinelMaster: e.REDIS_SENTINEL_MASTER,
     redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD,
-    nodeId: e.NODE_ID ?? `${hostname}-${e.NODE_PORT}`,
+    // Processes sharing a port (REUSE_PORT) need distinct ids: the process id tells them apart.
+    nodeId: e.NODE_ID ??
+      (e.REUSE_PORT
+        ? `${hostname}-${e.NODE_PORT}-${options.pid ?? 0}`
+        : `${hostname}-${e.NODE_PORT}`),
     nodeHost: e.NODE_HOST ?? "localhost",
     nodePort: e.NODE_PORT,
     listenHost: e.LISTEN_HOST ?? "0.0.0.0",
@@ -375,6 +397,7 @@ export function parseConfig(
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
     blockCache: e.BLOCK_CACHE,
     coalesce: e.COALESCE,
+    reusePort: e.REUSE_PORT,
     limitsPolicy: Object.fromEntries(
       ALGORITHMS.map((a): [Algorithm, PolicyMaxima] => [
         a,

@@ -455,6 +455,7 @@ export async function createNode(
         listener = listen({
           hostname: config.listenHost,
           port: config.nodePort,
+          reusePort: config.reusePort,
           handler: app.fetch,
           logger,
           onListen: ({ hostname, port }, restarts) => {

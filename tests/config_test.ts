@@ -10,6 +10,7 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     redisMode: "standalone",
     redisSentinelMaster: undefined,
     redisSentinelPassword: undefined,
+    reusePort: false,
     nodeId: "box-8000",
     nodeHost: "localhost",
     nodePort: 8000,
@@ -68,6 +69,31 @@ Deno.test("parseConfig() derives distinct default node ids from host and port", 
   const a = parseConfig({ RATELIMITER_NODE_PORT: "8001" }, { hostname: "h" });
   const b = parseConfig({ RATELIMITER_NODE_PORT: "8002" }, { hostname: "h" });
   assert.notEqual(a.nodeId, b.nodeId);
+});
+
+Deno.test("parseConfig() reads RATELIMITER_REUSE_PORT and then tells processes apart by pid", () => {
+  assert.equal(parseConfig({}).reusePort, false);
+  const redis = { RATELIMITER_REDIS_URL: "redis://127.0.0.1:6379", RATELIMITER_NODE_PORT: "8001" };
+  const a = parseConfig({ ...redis, RATELIMITER_REUSE_PORT: "true" }, { hostname: "h", pid: 41 });
+  const b = parseConfig({ ...redis, RATELIMITER_REUSE_PORT: "true" }, { hostname: "h", pid: 42 });
+  assert.equal(a.reusePort, true);
+  assert.equal(a.nodeId, "h-8001-41");
+  assert.equal(b.nodeId, "h-8001-42");
+  // Without the setting the id stays host-port, whatever the pid.
+  assert.equal(parseConfig(redis, { hostname: "h", pid: 41 }).nodeId, "h-8001");
+  // An explicit id wins.
+  const named = parseConfig(
+    { ...redis, RATELIMITER_REUSE_PORT: "true", RATELIMITER_NODE_ID: "edge-1" },
+    { hostname: "h", pid: 41 },
+  );
+  assert.equal(named.nodeId, "edge-1");
+});
+
+Deno.test("parseConfig() refuses RATELIMITER_REUSE_PORT on the embedded store", () => {
+  assert.throws(
+    () => parseConfig({ RATELIMITER_REUSE_PORT: "true" }),
+    /Cannot use "RATELIMITER_REUSE_PORT" without RATELIMITER_REDIS_URL/,
+  );
 });
 
 Deno.test("parseConfig() names every bad variable, the value and what was expected", () => {
