@@ -184,11 +184,14 @@ ALG_BUILD.sl = function()
       -- The wrapped member would sort before entries tied with it on score.
       if score == at then at = at + 1 end
     end
-    redis.call('ZADD', key, fmt(at), string.format('%015d', cum) .. ':' .. fmt(cost))
-    local meta = '~' .. limit .. ':' .. window_ms
-    if st.meta ~= meta then
+    local member = string.format('%015d', cum) .. ':' .. fmt(cost)
+    local meta = '~' .. fmt(limit) .. ':' .. fmt(window_ms)
+    if st.meta == meta then
+      redis.call('ZADD', key, fmt(at), member)
+    else
+      -- A new key, or new parameters: the metadata member is added with the entry.
       if st.meta ~= nil then redis.call('ZREMRANGEBYSCORE', key, '+inf', '+inf') end
-      redis.call('ZADD', key, '+inf', meta)
+      redis.call('ZADD', key, fmt(at), member, '+inf', meta)
     end
     redis.call('PEXPIRE', key, fmt(ceil_ms(at + window - now) + 1))
   end
