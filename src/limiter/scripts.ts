@@ -41,6 +41,17 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- fmt with a memory of the last value per slot: the checks of one batch run share their time and,
+-- mostly, their TTL, which are then formatted once.
+local memo_n, memo_s = {}, {}
+local function fmt_memo(slot, n)
+  if memo_n[slot] ~= n then
+    memo_n[slot] = n
+    memo_s[slot] = fmt(n)
+  end
+  return memo_s[slot]
+end
+
 -- Each algorithm has eval (decide without consuming; never writes, so a peek changes nothing)
 -- returning allowed, count, remaining, retry_after_ms, reset_after_ms; commit (consume); and params
 -- (the limit, window_ms and extra parameter recorded by the last commit, or nil). Both eval and
@@ -76,10 +87,10 @@ ALG_BUILD.sl = function()
     return tonumber(cum), tonumber(cost)
   end
 
-  -- What eval learns of a key and commit reuses: the oldest entry's member and score (nil when the
-  -- key holds no entry), whether it has expired, the newest entry's score and cum (cum nil for a member of
-  -- an earlier release) and the metadata member (nil when absent). The metadata member is the
-  -- only one starting with '~', and the last by rank since it is scored +inf.
+  -- What eval learns of a key and commit reuses: the oldest entry's member and score (nil when
+  -- the key holds no entry), whether it has expired, the newest entry's score and cum (cum nil for
+  -- a member of an earlier release) and the metadata member (nil when absent). The metadata
+  -- member is the only one starting with '~', and the last by rank since it is scored +inf.
   local function sl_read(key, now, window)
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if head[1] == nil then return {} end
@@ -189,15 +200,16 @@ ALG_BUILD.sl = function()
       if score == at then at = at + 1 end
     end
     local member = string.format('%015d', cum) .. ':' .. ARGV[a + 3]
+    local at_s = fmt_memo(1, at)
     local meta = '~' .. ARGV[a + 1] .. ':' .. ARGV[a + 2]
     if st.meta == meta then
-      redis.call('ZADD', key, fmt(at), member)
+      redis.call('ZADD', key, at_s, member)
     else
       -- A new key, or new parameters: the metadata member is added with the entry.
       if st.meta ~= nil then redis.call('ZREMRANGEBYSCORE', key, '+inf', '+inf') end
-      redis.call('ZADD', key, fmt(at), member, '+inf', meta)
+      redis.call('ZADD', key, at_s, member, '+inf', meta)
     end
-    redis.call('PEXPIRE', key, fmt(ceil_ms(at + window - now) + 1))
+    redis.call('PEXPIRE', key, fmt_memo(2, ceil_ms(at + window - now) + 1))
   end
 
   local function sl_params(key)
