@@ -41,12 +41,24 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- fmt with a memory of the last value per slot: the checks of one batch run share their time and,
+-- mostly, their TTL, which are then formatted once.
+local memo_n, memo_s = {}, {}
+local function fmt_memo(slot, n)
+  if memo_n[slot] ~= n then
+    memo_n[slot] = n
+    memo_s[slot] = fmt(n)
+  end
+  return memo_s[slot]
+end
+
 -- Each algorithm has eval (decide without consuming; never writes, so a peek changes nothing)
 -- returning allowed, count, remaining, retry_after_ms, reset_after_ms; commit (consume); and params
 -- (the limit, window_ms and extra parameter recorded by the last commit, or nil). Both eval and
 -- commit take (key, now_us, limit, window_ms, cost, param); param is gcra's burst or
 -- token_bucket's refill rate. An eval may return a sixth value, what it read of the key, which
--- the commit right after it receives as its seventh argument. Each mirrors
+-- the commit right after it receives as its seventh argument; the eighth is the index in ARGV of
+-- the limit's five arguments. Each mirrors
 -- src/limiter/<algorithm>.ts operation for operation.
 
 -- Builders of each algorithm's functions, by algorithm code (see ALG below).
@@ -75,30 +87,31 @@ ALG_BUILD.sl = function()
     return tonumber(cum), tonumber(cost)
   end
 
-  -- What eval learns of a key and commit reuses: the oldest entry's member and score (nil when the
-  -- key holds no entry), whether it has expired, the newest entry's score and cum (cum nil for a member of
-  -- an earlier release) and the metadata member (nil when absent). The metadata member is the
-  -- only one starting with '~', and the last by rank since it is scored +inf.
+  -- What eval learns of a key and commit reuses: the oldest entry's member and score (nil when
+  -- the key holds no entry), whether it has expired, the newest entry's score and cum (cum nil for
+  -- a member of an earlier release) and the metadata member (nil when absent). The metadata
+  -- member is the only one starting with '~', and the last by rank since it is scored +inf.
   local function sl_read(key, now, window)
     local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    local st = {}
-    if head[1] == nil then return st end
-    if string.byte(head[1]) == 126 then
-      st.meta = head[1]
-      return st
-    end
-    st.head = head[1]
-    st.oldest = tonumber(head[2])
-    st.expired = st.oldest <= now - window
+    if head[1] == nil then return {} end
+    if string.byte(head[1]) == 126 then return { meta = head[1] } end
+    local oldest = tonumber(head[2])
     local tail = redis.call('ZRANGE', key, -2, -1, 'WITHSCORES')
     local n = #tail
+    local meta = nil
     if string.byte(tail[n - 1]) == 126 then
-      st.meta = tail[n - 1]
+      meta = tail[n - 1]
       n = n - 2
     end
-    st.newest = tonumber(tail[n])
-    st.newest_cum = sl_member(tail[n - 1])
-    return st
+    -- One constructor, so the table is sized once.
+    return {
+      head = head[1],
+      oldest = oldest,
+      expired = oldest <= now - window,
+      meta = meta,
+      newest = tonumber(tail[n]),
+      newest_cum = sl_member(tail[n - 1]),
+    }
   end
 
   local function sl_eval(key, now, limit, window_ms, cost)
@@ -156,7 +169,9 @@ ALG_BUILD.sl = function()
     return allowed, after, remaining, retry, reset, st
   end
 
-  local function sl_commit(key, now, limit, window_ms, cost, _, st)
+  -- a: index in ARGV of the limit's algorithm code: ARGV[a + 1 .. a + 3], its limit, window_ms
+  -- and cost as sent, are written as they are rather than formatted anew.
+  local function sl_commit(key, now, limit, window_ms, cost, _, st, a)
     local window = window_ms * 1000
     local score, cum = st.newest, st.newest_cum
     if st.expired then
@@ -184,13 +199,17 @@ ALG_BUILD.sl = function()
       -- The wrapped member would sort before entries tied with it on score.
       if score == at then at = at + 1 end
     end
-    redis.call('ZADD', key, fmt(at), string.format('%015d', cum) .. ':' .. fmt(cost))
-    local meta = '~' .. limit .. ':' .. window_ms
-    if st.meta ~= meta then
+    local member = string.format('%015d', cum) .. ':' .. ARGV[a + 3]
+    local at_s = fmt_memo(1, at)
+    local meta = '~' .. ARGV[a + 1] .. ':' .. ARGV[a + 2]
+    if st.meta == meta then
+      redis.call('ZADD', key, at_s, member)
+    else
+      -- A new key, or new parameters: the metadata member is added with the entry.
       if st.meta ~= nil then redis.call('ZREMRANGEBYSCORE', key, '+inf', '+inf') end
-      redis.call('ZADD', key, '+inf', meta)
+      redis.call('ZADD', key, at_s, member, '+inf', meta)
     end
-    redis.call('PEXPIRE', key, fmt(ceil_ms(at + window - now) + 1))
+    redis.call('PEXPIRE', key, fmt_memo(2, ceil_ms(at + window - now) + 1))
   end
 
   local function sl_params(key)
@@ -563,7 +582,7 @@ local function check(k, a, n, now)
     local param = tonumber(ARGV[b + 4])
     local allowed, count, remaining, retry, reset, state =
       alg.eval(KEYS[k + i], now, limit, window_ms, cost, param)
-    params[i] = { alg, limit, window_ms, cost, param, state }
+    params[i] = { alg, limit, window_ms, cost, param, state, b }
     if not allowed and all then
       all = false
       denied = i
@@ -577,7 +596,7 @@ local function check(k, a, n, now)
   if all then
     for i = 1, n do
       local p = params[i]
-      if p[4] > 0 then p[1].commit(KEYS[k + i], now, p[2], p[3], p[4], p[5], p[6]) end
+      if p[4] > 0 then p[1].commit(KEYS[k + i], now, p[2], p[3], p[4], p[5], p[6], p[7]) end
     end
   else
     -- A denied check consumes nothing, so a limit that allowed on its own reports its state

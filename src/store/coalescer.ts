@@ -1,6 +1,8 @@
 /**
- * Coalescing of store calls: items that arrive in the same event-loop turn (until the loop next
- * runs its `setImmediate` callbacks) leave as one call per lane instead of one call each. The Redis store uses it to send the checks of one turn to Redis
+ * Coalescing of store calls: items that arrive in the same event-loop turn leave as one call per
+ * lane instead of one call each. While calls are in flight a turn lasts until the loop next runs
+ * its `setImmediate` callbacks; when none is, until the current microtasks have run, so a lone
+ * item is not held back. The Redis store uses it to send the checks of one turn to Redis
  * as one batch script run (see `RedisStore`), which costs Redis far less per check than one
  * EVALSHA each.
  *
@@ -37,15 +39,22 @@ export interface CoalescerOptions<I, O> {
    */
   maxWeight?: number;
   /**
-   * Runs the flush of a turn's items. The default, `setImmediate`, runs once the event loop has
-   * handled the I/O that was ready (every request whose body arrived together), before it waits
-   * for more: no timer, so a lone item leaves at once. node-redis itself writes on
-   * `setImmediate`, so this is the same window within which it would have pipelined the
-   * commands anyway. A microtask merges far less: under `wrk -c64` 0.93 script calls per check
-   * against 0.04 (`bench/RESULTS.md`).
+   * Runs the flush of a turn's items while calls are in flight (the store is busy). The default,
+   * `setImmediate`, runs once the event loop has handled the I/O that was ready (every request
+   * whose body arrived together), before it waits for more, with no timer. node-redis itself
+   * writes on `setImmediate`, so this is about the window within which it would have pipelined
+   * the commands anyway. A microtask merges far less: under `wrk -c64` 0.93 script calls per
+   * check against 0.04 (`bench/RESULTS.md`).
    * @default {setImmediate}
    */
   schedule?: (flush: () => void) => void;
+  /**
+   * Runs the flush when no call is in flight: then there is little to merge and nothing to wait
+   * for, so the default, a microtask, sends a lone item as soon as it would have left without
+   * coalescing.
+   * @default {queueMicrotask}
+   */
+  scheduleIdle?: (flush: () => void) => void;
 }
 
 interface Waiting<I, O> {
@@ -70,6 +79,9 @@ export class Coalescer<I, O> {
   readonly #weight: (item: I) => number;
   readonly #maxWeight: number;
   readonly #schedule: (flush: () => void) => void;
+  readonly #scheduleIdle: (flush: () => void) => void;
+  /** Calls sent and not settled yet. */
+  #inFlight = 0;
   #waiting: Waiting<I, O>[] = [];
   /** Calls started, and items they carried, since construction (for tests and benchmarks). */
   #calls = 0;
@@ -85,6 +97,7 @@ export class Coalescer<I, O> {
       throw new RangeError(`Cannot use maxWeight ${this.#maxWeight}: expected a number >= 1`);
     }
     this.#schedule = options.schedule ?? ((flush) => setImmediate(flush));
+    this.#scheduleIdle = options.scheduleIdle ?? queueMicrotask;
   }
 
   /** Calls started so far and the items they carried: items ÷ calls is the merging achieved. */
@@ -95,7 +108,9 @@ export class Coalescer<I, O> {
   /** Queues `item` for this turn's call of its lane; resolves to its own result. */
   add(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      if (this.#waiting.length === 0) this.#schedule(this.#flush);
+      if (this.#waiting.length === 0) {
+        (this.#inFlight === 0 ? this.#scheduleIdle : this.#schedule)(this.#flush);
+      }
       this.#waiting.push({ item, resolve, reject });
     });
   }
@@ -128,6 +143,7 @@ export class Coalescer<I, O> {
   #start(call: Waiting<I, O>[]): void {
     this.#calls++;
     this.#items += call.length;
+    this.#inFlight++;
     let sent: Promise<(O | Error)[]>;
     try {
       sent = this.#send(call.map((w) => w.item));
@@ -136,6 +152,7 @@ export class Coalescer<I, O> {
     }
     sent.then(
       (results) => {
+        this.#inFlight--;
         call.forEach((w, i) => {
           const result = results[i];
           if (result instanceof Error) w.reject(result);
@@ -147,6 +164,7 @@ export class Coalescer<I, O> {
         });
       },
       (error) => {
+        this.#inFlight--;
         for (const w of call) w.reject(error);
       },
     );

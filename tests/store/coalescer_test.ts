@@ -115,3 +115,26 @@ Deno.test("Coalescer caps the weight of one call at maxWeight; a heavier item go
   assert.deepEqual(calls, [["a", "b"], ["c"], ["d"], ["e"]]);
   assert.throws(() => setup(undefined, { maxWeight: 0 }), RangeError);
 });
+
+Deno.test("Coalescer sends at once (a microtask) when idle, and waits for setImmediate while a call is in flight", async () => {
+  const calls: string[][] = [];
+  const pending: (() => void)[] = [];
+  const coalescer = new Coalescer<Item, string>({
+    send: (items) => {
+      calls.push(items.map((i) => i.id));
+      return new Promise((resolve) => pending.push(() => resolve(items.map((i) => i.id))));
+    },
+  });
+  const a = coalescer.add({ id: "a" });
+  await Promise.resolve();
+  assert.deepEqual(calls, [["a"]], "idle: sent within the microtasks of its turn");
+  const b = coalescer.add({ id: "b" });
+  await Promise.resolve();
+  const c = coalescer.add({ id: "c" });
+  await Promise.resolve();
+  assert.deepEqual(calls, [["a"]], "busy: held until the loop runs its immediates");
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, [["a"], ["b", "c"]]);
+  for (const settle of pending) settle();
+  assert.deepEqual(await Promise.all([a, b, c]), ["a", "b", "c"]);
+});
