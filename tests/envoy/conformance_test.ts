@@ -20,6 +20,11 @@ Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (
   assert.equal(calls("unknown", "UNIMPLEMENTED"), 1); // Health/Watch
 });
 
+Deno.test("Envoy protocol conformance over gRPC, on the node:http2 transport", async (t) => {
+  await using rls = await startTestRls({ rules: CONFORMANCE_RULES, transport: "node" });
+  await runConformance(t, rls.client);
+});
+
 Deno.test("duration_until_reset counts down to the end of the epoch-aligned window", async () => {
   // 1_700_000_000 s is 20 s into its minute (1_700_000_000 % 60 = 20).
   const clock = createManualClock(1_700_000_000_000);
