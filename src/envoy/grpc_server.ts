@@ -1,9 +1,11 @@
 /**
- * The gRPC server of the Envoy protocol: a lean server on `node:http2` (cleartext HTTP/2, as Envoy's
- * `rate_limit_service` cluster speaks it) with the hand-written codec of `messages.ts`, serving
- * `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` and
- * `grpc.health.v1.Health/Check` (`Watch` and anything else answer UNIMPLEMENTED). Chosen over
- * `@grpc/grpc-js` by measurement (`bench/RESULTS.md`).
+ * The gRPC methods of the Envoy protocol ({@linkcode createGrpcMethods}, shared by both
+ * transports): `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` and
+ * `grpc.health.v1.Health/Check` (`Watch` and anything else answer UNIMPLEMENTED), with the
+ * hand-written codec of `messages.ts`; and a lean server for them on `node:http2`
+ * ({@linkcode startGrpcServer}), the measured alternative to the node's own HTTP/2 transport
+ * (`h2_server.ts`, which the node runs: `node:http2` costs several times more CPU per call, see
+ * `bench/RESULTS.md`).
  *
  * Unary calls only: one length-prefixed message in (at most {@linkcode MAX_MESSAGE_BYTES}, not
  * compressed), one out, the status in the trailers; an error before the answer is a
