@@ -45,6 +45,7 @@ const ERROR = {
   REFUSED_STREAM: 7,
   CANCEL: 8,
   COMPRESSION_ERROR: 9,
+  ENHANCE_YOUR_CALM: 11,
 };
 
 /** Streams one connection may have open; more are refused (REFUSED_STREAM). */
@@ -57,6 +58,8 @@ const CONNECTION_WINDOW = 1 << 24;
 const MAX_FRAME = 16_384;
 /** Largest header block (all its fragments). */
 const MAX_HEADER_BLOCK = 64 * 1024;
+/** Most request bytes one connection may hold (messages not yet complete); then ENHANCE_YOUR_CALM. */
+export const MAX_CONNECTION_BUFFERED = 4 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 
@@ -175,6 +178,8 @@ class Connection {
   #peerInitialWindow = 65_535;
   #peerMaxFrame = MAX_FRAME;
   #received = 0;
+  /** Bytes of request messages held, not yet dispatched. */
+  #buffered = 0;
   #continuation:
     | { stream: number; endStream: boolean; parts: Uint8Array[]; size: number }
     | undefined;
@@ -287,9 +292,12 @@ class Connection {
         }
         return;
       }
-      case FRAME.RST_STREAM:
+      case FRAME.RST_STREAM: {
+        const s = this.streams.get(id);
+        if (s !== undefined) this.#release(s);
         this.streams.delete(id);
         return;
+      }
       case FRAME.SETTINGS:
         if (id !== 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "SETTINGS on a stream");
         if (flags & FLAG.ACK) return;
@@ -370,7 +378,13 @@ class Connection {
       this.#answerError(s, GRPC_STATUS.RESOURCE_EXHAUSTED, "request message too large");
       return;
     }
-    if (data.length > 0) s.chunks.push(data.slice());
+    if (data.length > 0) {
+      this.#buffered += data.length;
+      if (this.#buffered > MAX_CONNECTION_BUFFERED) {
+        throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "too many request bytes held");
+      }
+      s.chunks.push(data.slice());
+    }
     if (flags & FLAG.END_STREAM) {
       s.remoteEnded = true;
       this.#dispatch(s);
@@ -456,6 +470,12 @@ class Connection {
     if (endStream) this.#dispatch(s);
   }
 
+  /** Forgets the request bytes `s` holds. */
+  #release(s: Stream): void {
+    for (const chunk of s.chunks) this.#buffered -= chunk.length;
+    s.chunks = [];
+  }
+
   #dispatch(s: Stream): void {
     s.answered = true;
     let body: Uint8Array;
@@ -468,7 +488,7 @@ class Connection {
         at += chunk.length;
       }
     }
-    s.chunks = [];
+    this.#release(s);
     this.#methods.call(s.path, body, s.encoding).then((outcome) => {
       if (this.closed || this.streams.get(s.id) !== s) return; // reset or gone meanwhile
       if (outcome.frame === undefined) {
@@ -479,12 +499,12 @@ class Connection {
       this.#headers(s.id, OK_HEADERS, false);
       s.pending = { data: outcome.frame, trailers: OK_TRAILERS };
       this.#sendPending(s);
-    });
+    }).catch(() => this.destroy());
   }
 
   #answerError(s: Stream, code: number, message: string): void {
     s.answered = true;
-    s.chunks = [];
+    this.#release(s);
     this.#headers(s.id, errorHeaders(code, message), true);
     this.#finish(s);
   }
@@ -576,6 +596,7 @@ class Connection {
   expire(now: number, timeoutMs: number): void {
     for (const s of this.streams.values()) {
       if (!s.answered && now - s.startedAt > timeoutMs) {
+        this.#release(s);
         this.#frame(FRAME.RST_STREAM, 0, s.id, u32(ERROR.CANCEL));
         this.streams.delete(s.id);
       }
