@@ -276,6 +276,11 @@ try {
       ),
     );
   }
+  // h2load counts HTTP 200s; the node counts gRPC statuses: every call must have been OK.
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  for (const line of metrics.split("\n")) {
+    if (line.startsWith("ratelimiter_grpc_calls_total{")) console.log(`node: ${line}`);
+  }
 } catch (error) {
   for (
     const [name, c] of [["node", node], ["grpc-js", grpcJs], ["floor", floor], [
