@@ -54,6 +54,7 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** The full method names served. */
 export const SHOULD_RATE_LIMIT_PATH =
   "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+/** The full method name of the health service's `Check`. */
 export const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
 /** The service name the health service knows besides the server's (`""`). */
 export const RLS_SERVICE_NAME = "envoy.service.ratelimit.v3.RateLimitService";
@@ -68,14 +69,17 @@ class GrpcError extends Error {
 
 /** Options for {@linkcode startGrpcServer}. */
 export interface GrpcServerOptions {
+  /** Interface to listen on. */
   hostname: string;
   /** Port to listen on; 0 picks a free one (see {@linkcode GrpcServer.port}). */
   port: number;
+  /** The decisions of `ShouldRateLimit`. */
   shouldRateLimit: ShouldRateLimit;
   /** Whether the health service answers SERVING (else NOT_SERVING, e.g. while draining). */
   serving: () => boolean;
   /** Longest a client may take to send its request message, in ms; then the stream is cancelled. */
   bodyTimeoutMs: number;
+  /** Where `grpc_listening` and unexpected failures are logged. */
   logger: Logger;
   /** Counts answered calls by method and status. @default {not counted} */
   metrics?: Pick<Metrics, "grpcCalls">;

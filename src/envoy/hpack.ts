@@ -10,6 +10,7 @@ import { HPACK_STATIC_TABLE, HUFFMAN_CODES, HUFFMAN_LENGTHS } from "./hpack_tabl
 
 /** A header block that cannot be decoded: the connection must end (COMPRESSION_ERROR). */
 export class HpackError extends Error {
+  /** An error saying what is wrong with the block. */
   constructor(message: string) {
     super(message);
     this.name = "HpackError";
