@@ -2,11 +2,13 @@
  * Envoy's protocol over gRPC beside HTTP `POST /check`, in the same run: decisions per second and
  * the server's CPU time per decision (user + system, from `/proc/<pid>/stat`), on the embedded
  * store, one hot key that is never denied (fixed window, limit 10^9 per hour) so both paths do the
- * same store work. Subjects, measured in turn, twice (A/B/C/D, A/B/C/D):
+ * same store work. Subjects, measured in turn, twice (A/B/C/D/E, twice):
  *
  * - `http /check`: a node (`main.ts`), wrk, 32 connections (`bench/wrk_check.lua`);
- * - `grpc node:http2`: the same node's gRPC server (the lean `node:http2` one), h2load, 4
+ * - `grpc node, own HTTP/2`: the same node's gRPC server (`src/envoy/h2_server.ts`), h2load, 4
  *   connections × 8 concurrent streams (32 in flight), one framed `RateLimitRequest`;
+ * - `grpc node:http2`: the same service behind the `node:http2` server (`grpc_server.ts`,
+ *   `bench/grpc_js_server.ts node`), same h2load load;
  * - `grpc @grpc/grpc-js`: the same service and codec behind `@grpc/grpc-js`
  *   (`bench/grpc_js_server.ts`), same h2load load;
  * - `node:http2 floor`: an empty `node:http2` handler answering a fixed message with trailers
@@ -184,6 +186,7 @@ const httpPort = freePort();
 const grpcPort = freePort();
 const grpcJsPort = freePort();
 const floorPort = freePort();
+const nodeHttp2Port = freePort();
 const node = spawn(Deno.execPath(), ["run", ...nodePermissionFlags(), path("main.ts")], {
   RATELIMITER_NODE_PORT: String(httpPort),
   RATELIMITER_GRPC_PORT: String(grpcPort),
@@ -200,6 +203,14 @@ const grpcJs = spawn(Deno.execPath(), [
   String(grpcJsPort),
   rulesFile,
 ]);
+const nodeHttp2 = spawn(Deno.execPath(), [
+  "run",
+  "-A",
+  path("bench/grpc_js_server.ts"),
+  String(nodeHttp2Port),
+  rulesFile,
+  "node",
+]);
 const floor = spawn(Deno.execPath(), [
   "run",
   "--allow-net",
@@ -213,8 +224,9 @@ try {
     waitPort(grpcPort),
     waitPort(grpcJsPort),
     waitPort(floorPort),
+    waitPort(nodeHttp2Port),
   ]);
-  for (const port of [grpcPort, grpcJsPort]) {
+  for (const port of [grpcPort, grpcJsPort, nodeHttp2Port]) {
     const client = connectRls(port);
     const answer = await client.shouldRateLimit({
       domain: "bench",
@@ -232,13 +244,21 @@ try {
   await h2load(grpcPort, bodyFile, 2);
   await h2load(grpcJsPort, bodyFile, 2);
   await h2load(floorPort, bodyFile, 2);
+  await h2load(nodeHttp2Port, bodyFile, 2);
   for (let round = 0; round < 2; round++) {
     results.push(await measure("http /check (wrk)", node.pid, () => wrk(httpPort, SECONDS)));
     results.push(
       await measure(
-        "grpc node:http2 (h2load)",
+        "grpc node, own HTTP/2 (h2load)",
         node.pid,
         () => h2load(grpcPort, bodyFile, SECONDS),
+      ),
+    );
+    results.push(
+      await measure(
+        "grpc node:http2 (h2load)",
+        nodeHttp2.pid,
+        () => h2load(nodeHttp2Port, bodyFile, SECONDS),
       ),
     );
     results.push(
@@ -256,13 +276,23 @@ try {
       ),
     );
   }
+  // h2load counts HTTP 200s; the node counts gRPC statuses: every call must have been OK.
+  const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  for (const line of metrics.split("\n")) {
+    if (line.startsWith("ratelimiter_grpc_calls_total{")) console.log(`node: ${line}`);
+  }
 } catch (error) {
-  for (const [name, c] of [["node", node], ["grpc-js", grpcJs], ["floor", floor]] as const) {
+  for (
+    const [name, c] of [["node", node], ["grpc-js", grpcJs], ["floor", floor], [
+      "node:http2",
+      nodeHttp2,
+    ]] as const
+  ) {
     console.error(`--- ${name} output:\n${c.output.join("")}`);
   }
   throw error;
 } finally {
-  await Promise.all([stop(node), stop(grpcJs), stop(floor)]);
+  await Promise.all([stop(node), stop(grpcJs), stop(floor), stop(nodeHttp2)]);
   await Deno.remove(dir, { recursive: true });
 }
 console.log("| Subject | decisions/s | CPU µs/decision | errors |");

@@ -41,7 +41,8 @@ import { BreakerStore } from "./store/breaker_store.ts";
 import { FailureModeStore } from "./store/failure_mode_store.ts";
 import type { Store } from "./store/types.ts";
 import { VERSION } from "./version.ts";
-import { type GrpcServer, startGrpcServer } from "./envoy/grpc_server.ts";
+import type { GrpcServer } from "./envoy/grpc_server.ts";
+import { startH2GrpcServer } from "./envoy/h2_server.ts";
 import { createRateLimitService } from "./envoy/service.ts";
 import { Rules } from "./rules/rules_holder.ts";
 import { RulesError } from "./rules/rules_error.ts";
@@ -481,7 +482,7 @@ export async function createNode(
       }
       if (config.grpcPort !== 0) {
         try {
-          grpcServer = await startGrpcServer({
+          grpcServer = await startH2GrpcServer({
             hostname: config.listenHost,
             port: config.grpcPort,
             shouldRateLimit: rls,

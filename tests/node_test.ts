@@ -102,3 +102,23 @@ Deno.test("createNode() loads RATELIMITER_RULES_FILE into node.rules, and refuse
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("serve() refuses to start when the gRPC port is taken, logging listen_failed", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ write: (line) => lines.push(JSON.parse(line)) });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const config = parseConfig({
+      RATELIMITER_NODE_PORT: String(freePort()),
+      RATELIMITER_GRPC_PORT: String((taken.addr as Deno.NetAddr).port),
+      RATELIMITER_LISTEN_HOST: "127.0.0.1",
+      RATELIMITER_NODE_ID: "grpc-taken",
+    });
+    const node = await createNode(config, { logger });
+    await assert.rejects(node.serve(), NodeStartError);
+    const failed = lines.find((l) => l.event === "listen_failed");
+    assert.equal(failed?.port, (taken.addr as Deno.NetAddr).port);
+  } finally {
+    taken.close();
+  }
+});

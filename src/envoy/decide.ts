@@ -18,6 +18,7 @@ import type { Store } from "../store/types.ts";
 
 /** One limit of a request, ready for the store. */
 export interface PlannedLimit {
+  /** The limit as the store takes it. */
   request: LimitRequest;
   /** Whether it is decided with the request's other enforced limits (all or nothing). */
   together: boolean;
@@ -25,6 +26,7 @@ export interface PlannedLimit {
 
 /** The decisions of {@linkcode decideLimits}, in the order of its input. */
 export interface DecidedLimits {
+  /** One decision per planned limit, in order. */
   decisions: Decision[];
   /** Whether the enforced group (if any) was allowed as a whole. */
   allowed: boolean;

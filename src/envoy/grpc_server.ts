@@ -1,9 +1,11 @@
 /**
- * The gRPC server of the Envoy protocol: a lean server on `node:http2` (cleartext HTTP/2, as Envoy's
- * `rate_limit_service` cluster speaks it) with the hand-written codec of `messages.ts`, serving
- * `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` and
- * `grpc.health.v1.Health/Check` (`Watch` and anything else answer UNIMPLEMENTED). Chosen over
- * `@grpc/grpc-js` by measurement (`bench/RESULTS.md`).
+ * The gRPC methods of the Envoy protocol ({@linkcode createGrpcMethods}, shared by both
+ * transports): `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` and
+ * `grpc.health.v1.Health/Check` (`Watch` and anything else answer UNIMPLEMENTED), with the
+ * hand-written codec of `messages.ts`; and a lean server for them on `node:http2`
+ * ({@linkcode startGrpcServer}), the measured alternative to the node's own HTTP/2 transport
+ * (`h2_server.ts`, which the node runs: `node:http2` costs several times more CPU per call, see
+ * `bench/RESULTS.md`).
  *
  * Unary calls only: one length-prefixed message in (at most {@linkcode MAX_MESSAGE_BYTES}, not
  * compressed), one out, the status in the trailers; an error before the answer is a
@@ -52,6 +54,7 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 /** The full method names served. */
 export const SHOULD_RATE_LIMIT_PATH =
   "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+/** The full method name of the health service's `Check`. */
 export const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
 /** The service name the health service knows besides the server's (`""`). */
 export const RLS_SERVICE_NAME = "envoy.service.ratelimit.v3.RateLimitService";
@@ -66,14 +69,17 @@ class GrpcError extends Error {
 
 /** Options for {@linkcode startGrpcServer}. */
 export interface GrpcServerOptions {
+  /** Interface to listen on. */
   hostname: string;
   /** Port to listen on; 0 picks a free one (see {@linkcode GrpcServer.port}). */
   port: number;
+  /** The decisions of `ShouldRateLimit`. */
   shouldRateLimit: ShouldRateLimit;
   /** Whether the health service answers SERVING (else NOT_SERVING, e.g. while draining). */
   serving: () => boolean;
   /** Longest a client may take to send its request message, in ms; then the stream is cancelled. */
   bodyTimeoutMs: number;
+  /** Where `grpc_listening` and unexpected failures are logged. */
   logger: Logger;
   /** Counts answered calls by method and status. @default {not counted} */
   metrics?: Pick<Metrics, "grpcCalls">;

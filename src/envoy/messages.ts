@@ -36,6 +36,7 @@ export const RLS_UNITS = ["UNKNOWN", "SECOND", "MINUTE", "HOUR", "DAY", "MONTH",
 
 /** `RateLimitDescriptor.RateLimitOverride`: the limit the caller asks for instead of the rule's. */
 export interface RlsLimitOverride {
+  /** `requests_per_unit` (field 1). */
   requestsPerUnit: number;
   /** A number of {@linkcode RLS_UNITS}. */
   unit: number;
@@ -43,7 +44,9 @@ export interface RlsLimitOverride {
 
 /** `envoy.extensions.common.ratelimit.v3.RateLimitDescriptor`. */
 export interface RlsDescriptor {
+  /** `entries` (field 1), in request order. */
   entries: DescriptorEntry[];
+  /** `limit` (field 2), when set. */
   limit: RlsLimitOverride | undefined;
   /** `hits_addend` (a `UInt64Value`): `undefined` when not set, which differs from 0. */
   hitsAddend: number | undefined;
@@ -51,7 +54,9 @@ export interface RlsDescriptor {
 
 /** `RateLimitRequest`. */
 export interface RlsRequest {
+  /** `domain` (field 1). */
   domain: string;
+  /** `descriptors` (field 2). */
   descriptors: RlsDescriptor[];
   /** `hits_addend`; 0 when not set (then 1 applies). */
   hitsAddend: number;
@@ -59,7 +64,9 @@ export interface RlsRequest {
 
 /** `RateLimitResponse.RateLimit`. */
 export interface RlsRateLimit {
+  /** `name` (field 3): the rule's name, `""` when it has none. */
   name: string;
+  /** `requests_per_unit` (field 1). */
   requestsPerUnit: number;
   /** A number of {@linkcode RLS_UNITS}. */
   unit: number;
@@ -67,29 +74,41 @@ export interface RlsRateLimit {
 
 /** `google.protobuf.Duration`. */
 export interface RlsDuration {
+  /** Whole seconds (field 1). */
   seconds: number;
+  /** Nanoseconds beyond them, 0–999,999,999 (field 2). */
   nanos: number;
 }
 
 /** `RateLimitResponse.DescriptorStatus`. */
 export interface RlsDescriptorStatus {
+  /** `code` (field 1). */
   code: RlsCode;
+  /** `current_limit` (field 2); unset for a descriptor with no limit. */
   currentLimit: RlsRateLimit | undefined;
+  /** `limit_remaining` (field 3). */
   limitRemaining: number;
+  /** `duration_until_reset` (field 4); unset for a descriptor with no limit. */
   durationUntilReset: RlsDuration | undefined;
 }
 
 /** `envoy.config.core.v3.HeaderValue`. */
 export interface RlsHeader {
+  /** Header name (field 1). */
   key: string;
+  /** Header value (field 2). */
   value: string;
 }
 
 /** `RateLimitResponse`. */
 export interface RlsResponse {
+  /** `overall_code` (field 1). */
   overallCode: RlsCode;
+  /** `statuses` (field 2): one per descriptor, in request order. */
   statuses: RlsDescriptorStatus[];
+  /** `response_headers_to_add` (field 3). */
   responseHeadersToAdd: RlsHeader[];
+  /** `request_headers_to_add` (field 4). */
   requestHeadersToAdd: RlsHeader[];
 }
 

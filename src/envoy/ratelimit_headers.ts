@@ -13,9 +13,13 @@ import type { RlsHeader } from "./messages.ts";
 export interface PolicyState {
   /** The rule's name (or its path); becomes a structured-field string. */
   name: string;
+  /** Units per window (`q`). */
   limit: number;
+  /** Window length in seconds (`w`). */
   windowSeconds: number;
+  /** Units left in the window (`r`). */
   remaining: number;
+  /** Seconds until the window resets (`t`). */
   resetSeconds: number;
 }
 

@@ -47,6 +47,7 @@ import { draft10Headers, type PolicyState } from "./ratelimit_headers.ts";
 
 /** A request the protocol refuses: gRPC `INVALID_ARGUMENT`, HTTP 400 on `/json`. */
 export class RlsInvalidArgumentError extends Error {
+  /** An error saying what is wrong with the request. */
   constructor(message: string) {
     super(message);
     this.name = "RlsInvalidArgumentError";
@@ -67,6 +68,7 @@ export interface RateLimitServiceOptions {
   rules: () => RuleSet | undefined;
   /** Per-key operator overrides. */
   overrides: OverrideLookup;
+  /** Where decisions are counted. */
   metrics: Pick<Metrics, "rlsDecisions" | "rlsDetailedDecisions">;
   /** Whether to answer draft-10 `RateLimit` and `RateLimit-Policy` in `response_headers_to_add`. */
   rateLimitHeaders: boolean;

@@ -9,6 +9,7 @@
 
 /** A malformed message: truncated, a bad varint, a deprecated group, invalid UTF-8. */
 export class WireError extends Error {
+  /** An error saying what is wrong with the bytes. */
   constructor(message: string) {
     super(message);
     this.name = "WireError";
@@ -27,6 +28,7 @@ export class WireReader {
   #pos: number;
   #end: number;
 
+  /** A reader of the message in `bytes[start, end)`. */
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.#bytes = bytes;
     this.#pos = start;
@@ -211,9 +213,11 @@ export function varintSize(value: number): number {
 
 /** `text` as UTF-8, and its length; an ASCII string is written as is, without encoding. */
 export interface Utf8 {
+  /** The string itself. */
   text: string;
   /** UTF-8 bytes when `text` is not ASCII; `undefined` when it is (its length is then its size). */
   bytes: Uint8Array | undefined;
+  /** Its length in bytes of UTF-8. */
   size: number;
 }
 
@@ -243,6 +247,7 @@ export function uintFieldSize(value: number): number {
  * (no intermediate arrays). Field numbers must be below 16 (one-byte tags).
  */
 export class WireSink {
+  /** The buffer written into (the whole message, offset included). */
   readonly bytes: Uint8Array;
   #pos: number;
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { startGrpcServer } from "../../src/envoy/grpc_server.ts";
+import { startH2GrpcServer } from "../../src/envoy/h2_server.ts";
 import { createRateLimitService } from "../../src/envoy/service.ts";
 import { noOverrides, type OverrideLookup } from "../../src/limiter/resolve.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -33,6 +34,8 @@ export interface TestRlsOptions {
   rateLimitHeaders?: boolean;
   now?: () => number;
   serving?: () => boolean;
+  /** The gRPC transport: the node's own HTTP/2 (`h2`), or `node:http2`. @default {"h2"} */
+  transport?: "h2" | "node";
 }
 
 /** Starts a server and connects a client. */
@@ -48,7 +51,8 @@ export async function startTestRls(options: TestRlsOptions = {}): Promise<TestRl
     rateLimitHeaders: options.rateLimitHeaders ?? false,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
-  const server = await startGrpcServer({
+  const start = (options.transport ?? "h2") === "h2" ? startH2GrpcServer : startGrpcServer;
+  const server = await start({
     hostname: "127.0.0.1",
     port: 0,
     shouldRateLimit: service,

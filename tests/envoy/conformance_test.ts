@@ -4,6 +4,7 @@ import { createManualClock } from "../_helpers/manual_clock.ts";
 import { CONFORMANCE_RULES, runConformance } from "./_conformance.ts";
 import { parseRules } from "../../src/rules/parse_rules.ts";
 import { startTestRls } from "./_server.ts";
+import { connectRls } from "./_grpc_client.ts";
 
 Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (t) => {
   await using rls = await startTestRls({ rules: CONFORMANCE_RULES });
@@ -18,6 +19,11 @@ Deno.test("Envoy protocol conformance over gRPC, on the embedded store", async (
   assert.ok(calls("ShouldRateLimit", "OK") > 40);
   assert.equal(calls("Health/Check", "NOT_FOUND"), 1);
   assert.equal(calls("unknown", "UNIMPLEMENTED"), 1); // Health/Watch
+});
+
+Deno.test("Envoy protocol conformance over gRPC, on the node:http2 transport", async (t) => {
+  await using rls = await startTestRls({ rules: CONFORMANCE_RULES, transport: "node" });
+  await runConformance(t, rls.client);
 });
 
 Deno.test("duration_until_reset counts down to the end of the epoch-aligned window", async () => {
@@ -45,4 +51,25 @@ Deno.test("duration_until_reset counts down to the end of the epoch-aligned wind
   const res = await rls.client.shouldRateLimit(req);
   assert.equal(res.statuses[0]!.limit_remaining, 4);
   assert.equal(res.statuses[0]!.duration_until_reset!.seconds, 60);
+});
+
+Deno.test("300 concurrent calls over 3 connections, limit 100: exactly 100 OK (embedded)", async () => {
+  await using rls = await startTestRls({
+    rules: parseRules([{
+      name: "x.yaml",
+      text:
+        "domain: x\ndescriptors:\n  - key: u\n    rate_limit: { unit: hour, requests_per_unit: 100 }\n",
+    }]),
+  });
+  const clients = [rls.client, connectRls(rls.port), connectRls(rls.port)];
+  try {
+    const request = { domain: "x", descriptors: [{ entries: [{ key: "u", value: "1" }] }] };
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => clients[i % 3]!.shouldRateLimit(request)),
+    );
+    assert.equal(answers.filter((a) => a.overall_code === "OK").length, 100);
+  } finally {
+    clients[1]!.close();
+    clients[2]!.close();
+  }
 });

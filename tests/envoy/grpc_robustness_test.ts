@@ -87,51 +87,53 @@ async function misbehave(port: number, mode: number): Promise<void> {
   session.destroy();
 }
 
-Deno.test("clients cancelling calls and dropping sessions mid-call never take the server down", async () => {
-  await using rls = await startTestRls({ rules: RULES, store: slowStore() });
-  const request = (value: string) => ({
-    domain: "d",
-    descriptors: [{ entries: [{ key: "k", value }] }],
-  });
-  let answered = 0;
-  for (let round = 0; round < 5; round++) {
-    const clients = Array.from({ length: 3 }, () => connectRls(rls.port));
-    const calls = [];
-    for (let i = 0; i < 150; i++) {
-      const call = clients[i % 3]!.startCall(request(`c${round}-${i}`));
-      calls.push(call.done);
-      if (i % 2 === 0) setTimeout(() => call.cancel(), Math.random() * 10);
+for (const transport of ["h2", "node"] as const) {
+  Deno.test(`clients cancelling calls and dropping sessions mid-call never take the server down (${transport})`, async () => {
+    await using rls = await startTestRls({ rules: RULES, store: slowStore(), transport });
+    const request = (value: string) => ({
+      domain: "d",
+      descriptors: [{ entries: [{ key: "k", value }] }],
+    });
+    let answered = 0;
+    for (let round = 0; round < 5; round++) {
+      const clients = Array.from({ length: 3 }, () => connectRls(rls.port));
+      const calls = [];
+      for (let i = 0; i < 150; i++) {
+        const call = clients[i % 3]!.startCall(request(`c${round}-${i}`));
+        calls.push(call.done);
+        if (i % 2 === 0) setTimeout(() => call.cancel(), Math.random() * 10);
+      }
+      const raw = Array.from({ length: 8 }, (_, i) => misbehave(rls.port, i % 4));
+      // A client closed while its calls are in flight.
+      setTimeout(() => clients[2]!.close(), 5);
+      const results = await Promise.all(calls);
+      await Promise.all(raw);
+      answered += results.filter((r) => (r as { overall_code?: string }).overall_code === "OK")
+        .length;
+      clients[0]!.close();
+      clients[1]!.close();
     }
-    const raw = Array.from({ length: 8 }, (_, i) => misbehave(rls.port, i % 4));
-    // A client closed while its calls are in flight.
-    setTimeout(() => clients[2]!.close(), 5);
-    const results = await Promise.all(calls);
-    await Promise.all(raw);
-    answered += results.filter((r) => (r as { overall_code?: string }).overall_code === "OK")
-      .length;
-    clients[0]!.close();
-    clients[1]!.close();
-  }
-  // Some calls went through during the storm; and the server still answers exactly.
-  assert.ok(answered > 0);
-  const client = connectRls(rls.port);
-  try {
-    const first = await client.shouldRateLimit(request("after"));
-    const second = await client.shouldRateLimit(request("after"));
-    assert.equal(first.statuses[0]!.limit_remaining, 999_999);
-    assert.equal(second.statuses[0]!.limit_remaining, 999_998);
-    assert.deepEqual(await client.healthCheck(), { status: "SERVING" });
-  } finally {
-    client.close();
-  }
-  // Keeps the import of the codec honest: an empty response encodes to nothing but its code.
-  assert.equal(
-    encodeRlsResponse({
-      overallCode: 1,
-      statuses: [],
-      responseHeadersToAdd: [],
-      requestHeadersToAdd: [],
-    }).length,
-    2,
-  );
-});
+    // Some calls went through during the storm; and the server still answers exactly.
+    assert.ok(answered > 0);
+    const client = connectRls(rls.port);
+    try {
+      const first = await client.shouldRateLimit(request("after"));
+      const second = await client.shouldRateLimit(request("after"));
+      assert.equal(first.statuses[0]!.limit_remaining, 999_999);
+      assert.equal(second.statuses[0]!.limit_remaining, 999_998);
+      assert.deepEqual(await client.healthCheck(), { status: "SERVING" });
+    } finally {
+      client.close();
+    }
+    // Keeps the import of the codec honest: an empty response encodes to nothing but its code.
+    assert.equal(
+      encodeRlsResponse({
+        overallCode: 1,
+        statuses: [],
+        responseHeadersToAdd: [],
+        requestHeadersToAdd: [],
+      }).length,
+      2,
+    );
+  });
+}
