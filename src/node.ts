@@ -26,7 +26,7 @@ import { RedisNodeStats } from "./cluster/redis_node_stats.ts";
 import { DOWN_NODE_KEEP_FACTOR, NodeIdConflictError, type Registry } from "./cluster/registry.ts";
 import { type Config, redisTarget } from "./config.ts";
 import { describeTarget, type RedisTarget } from "./redis/target.ts";
-import { internalKeyPrefix } from "./store/keys.ts";
+import { internalKeyPrefix, slotTag } from "./store/keys.ts";
 import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
 import { createApp } from "./http/app.ts";
 import { listen, type Listener } from "./http/listener.ts";
@@ -358,6 +358,10 @@ export async function createNode(
     overrides: overrideStore,
     metrics,
     rateLimitHeaders: config.rlsRateLimitHeaders,
+    // One script may only touch one slot's keys: on a cluster, atomic per slot tag.
+    ...(config.redisUrl !== undefined && config.redisMode === "cluster"
+      ? { atomicScope: slotTag }
+      : {}),
   });
 
   const app = createApp({

@@ -8,8 +8,8 @@
  * goes to the store in ONE call: `store.check(group)` when there is only the enforced group, else
  * `store.checkMany(groups)` (one round trip, each group atomic on its own).
  *
- * Seam for Redis Cluster: where the enforced limits' keys live on different slots, this function
- * is where the group is split per slot (atomic per slot, not across).
+ * On Redis Cluster the enforced limits are split by slot tag ({@linkcode AtomicScope}): atomic per
+ * slot, not across, since one script may only touch the keys of one slot.
  *
  * @module
  */
@@ -35,50 +35,74 @@ export interface DecidedLimits {
 }
 
 /**
+ * Which limits may be decided together in one atomic store call: limits whose keys share a scope.
+ * {@linkcode SINGLE_SCOPE} on one Redis or the embedded store; on Redis Cluster the key's slot tag
+ * (`slotTag`), since one script may only touch the keys of one slot.
+ */
+export type AtomicScope = (key: string) => string;
+
+/** The {@linkcode AtomicScope} of one Redis or the embedded store: every key in one scope. */
+export const SINGLE_SCOPE: AtomicScope = () => "";
+
+/**
  * Decides `limits` in one store call (see the module documentation). Two enforced limits on the
  * same counter (same key and algorithm) are merged into one request costing their sum, so a
  * request naming one descriptor twice consumes twice, atomically, and both get the same decision.
+ * Enforced limits of different `scopeOf` scopes go in separate groups (atomic each, not across);
+ * the enforced groups come first in the call, so their decisions precede the others'.
  */
-export async function decideLimits(store: Store, limits: PlannedLimit[]): Promise<DecidedLimits> {
-  const groups: LimitRequest[][] = [];
-  /** For each input limit: its group and index in the group. */
-  const where: [number, number][] = new Array(limits.length);
-  let together: LimitRequest[] | undefined;
-  const merged = new Map<string, number>();
+export async function decideLimits(
+  store: Store,
+  limits: PlannedLimit[],
+  scopeOf: AtomicScope = SINGLE_SCOPE,
+): Promise<DecidedLimits> {
+  const enforced: LimitRequest[][] = [];
+  const others: LimitRequest[][] = [];
+  /** For each input limit: enforced or not, its group and its index in the group. */
+  const where: [boolean, number, number][] = new Array(limits.length);
+  const groupOfScope = new Map<string, number>();
+  const merged = new Map<string, [boolean, number, number]>();
   for (let i = 0; i < limits.length; i++) {
-    const { request } = limits[i]!;
-    if (!limits[i]!.together) {
-      where[i] = [groups.length, 0];
-      groups.push([request]);
+    const { request, together } = limits[i]!;
+    if (!together) {
+      where[i] = [false, others.length, 0];
+      others.push([request]);
       continue;
-    }
-    if (together === undefined) {
-      together = [];
-      groups.unshift(together);
-      // The enforced group is group 0: shift what was placed before it.
-      for (let j = 0; j < i; j++) where[j]![0]++;
     }
     const id = `${request.algorithm}\0${request.key}`;
     const seen = merged.get(id);
     if (seen !== undefined) {
-      const first = together[seen]!;
-      together[seen] = { ...first, cost: first.cost + request.cost };
-      where[i] = [0, seen];
+      const group = enforced[seen[1]]!;
+      const first = group[seen[2]]!;
+      group[seen[2]] = { ...first, cost: first.cost + request.cost };
+      where[i] = seen;
       continue;
     }
-    merged.set(id, together.length);
-    where[i] = [0, together.length];
-    together.push(request);
+    const scope = scopeOf(request.key);
+    let g = groupOfScope.get(scope);
+    if (g === undefined) {
+      g = enforced.length;
+      groupOfScope.set(scope, g);
+      enforced.push([]);
+    }
+    where[i] = [true, g, enforced[g]!.length];
+    merged.set(id, where[i]!);
+    enforced[g]!.push(request);
   }
+  const groups = enforced.concat(others);
   if (groups.length === 0) return { decisions: [], allowed: true, degraded: undefined };
   const outcomes = groups.length === 1
     ? [await store.check(groups[0]!)]
     : await store.checkMany(groups);
   let degraded: "open" | "local" | undefined;
   for (const outcome of outcomes) degraded ??= outcome.degraded;
+  let allowed = true;
+  for (let g = 0; g < enforced.length; g++) allowed &&= outcomes[g]!.allowed;
   return {
-    decisions: where.map(([g, k]) => outcomes[g]!.decisions[k]!),
-    allowed: together === undefined ? true : outcomes[0]!.allowed,
+    decisions: where.map(([isEnforced, g, k]) =>
+      outcomes[isEnforced ? g : enforced.length + g]!.decisions[k]!
+    ),
+    allowed,
     degraded,
   };
 }

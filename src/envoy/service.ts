@@ -29,7 +29,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/types.ts";
 import type { RateLimitRule, RuleSet, RuleUnit } from "../rules/types.ts";
 import { descriptorCounterKey } from "./counter_key.ts";
-import { decideLimits, type PlannedLimit } from "./decide.ts";
+import { type AtomicScope, decideLimits, type PlannedLimit } from "./decide.ts";
 import {
   RLS_CODE,
   RLS_UNITS,
@@ -74,6 +74,12 @@ export interface RateLimitServiceOptions {
   rateLimitHeaders: boolean;
   /** Wall clock, ms since the epoch. @default {Date.now} */
   now?: () => number;
+  /**
+   * Which enforced limits of one request can be decided in one atomic store call (keys of one
+   * scope): on Redis Cluster the key's slot tag.
+   * @default {SINGLE_SCOPE} (one Redis or the embedded store: all of them)
+   */
+  atomicScope?: AtomicScope;
 }
 
 /** Decides one `RateLimitRequest`. */
@@ -244,7 +250,7 @@ export function createRateLimitService(options: RateLimitServiceOptions): Should
       throw new RlsInvalidArgumentError("rate limit descriptor list must not be empty");
     }
     const [plans, limits] = plan(request, options.rules());
-    const decided = await decideLimits(store, limits);
+    const decided = await decideLimits(store, limits, options.atomicScope);
     const at = now();
     let overall: RlsCode = RLS_CODE.OK;
     const policies: PolicyState[] = [];

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decideLimits } from "../../src/envoy/decide.ts";
+import { decideLimits, type PlannedLimit } from "../../src/envoy/decide.ts";
 import type { LimitRequest } from "../../src/limiter/types.ts";
 import { MemoryStore } from "../../src/store/memory_store.ts";
 import type { Store } from "../../src/store/types.ts";
@@ -78,4 +78,31 @@ Deno.test("decideLimits: the same counter twice in a request consumes both, atom
     allowed: true,
     degraded: undefined,
   });
+});
+
+Deno.test("decideLimits: enforced limits of different scopes are atomic per scope, in one call", async () => {
+  const memory = new MemoryStore();
+  const calls: LimitRequest[][][] = [];
+  const store = {
+    check: (group: LimitRequest[]) => memory.check(group),
+    checkMany: (groups: LimitRequest[][]) => {
+      calls.push(groups);
+      return memory.checkMany(groups);
+    },
+  } as unknown as Store;
+  const limit = (key: string, limit: number): PlannedLimit => ({
+    request: { key, algorithm: "fixed_window", limit, windowMs: 60_000, cost: 1 },
+    together: true,
+  });
+  // "{t}:a" and "{t}:b" share the tag t; "c" is a scope of its own.
+  const scope = (key: string) => key.startsWith("{t}") ? "t" : key;
+  const plan = [limit("{t}:a", 5), limit("c", 1), limit("{t}:b", 5)];
+  const first = await decideLimits(store, plan, scope);
+  assert.equal(first.allowed, true);
+  assert.deepEqual(calls[0]!.map((g) => g.map((r) => r.key)), [["{t}:a", "{t}:b"], ["c"]]);
+  // "c" is now full: the request is denied, and the other scope still consumed (not atomic across).
+  const second = await decideLimits(store, plan, scope);
+  assert.equal(second.allowed, false);
+  assert.deepEqual(second.decisions.map((d) => d.allowed), [true, false, true]);
+  assert.deepEqual(second.decisions.map((d) => d.count), [2, 1, 2]);
 });

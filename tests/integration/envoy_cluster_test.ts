@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { integration as opts } from "../_helpers/options.ts";
 import { startNode, type TestNode } from "../_helpers/node_process.ts";
 import { freePort, startRedis } from "../_helpers/redis_server.ts";
+import { keySlot, startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { CONFORMANCE_YAML, runConformance } from "../envoy/_conformance.ts";
 import { type ClientRequest, connectRls, type RlsClient } from "../envoy/_grpc_client.ts";
@@ -25,13 +26,13 @@ descriptors:
     rate_limit: { unit: hour, requests_per_unit: 50 }
 `;
 
-async function startCluster(redisUrl: string, rulesFile: string) {
+async function startCluster(redisEnv: Record<string, string>, rulesFile: string) {
   const nodes: { node: TestNode; client: RlsClient }[] = [];
   for (let i = 0; i < 3; i++) {
     const grpcPort = freePort();
     const node = await startNode({
       env: {
-        RATELIMITER_REDIS_URL: redisUrl,
+        ...redisEnv,
         RATELIMITER_RULES_FILE: rulesFile,
         RATELIMITER_GRPC_PORT: String(grpcPort),
         RATELIMITER_NODE_ID: `envoy-${i}`,
@@ -79,7 +80,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const rulesFile = join(dir, "rules.yaml");
     await Deno.writeTextFile(rulesFile, `${CONFORMANCE_YAML}---\n${EXACT_YAML}`);
-    await using cluster = await startCluster(redis.url, rulesFile);
+    await using cluster = await startCluster({ RATELIMITER_REDIS_URL: redis.url }, rulesFile);
     const client = cluster.roundRobin();
 
     await t.step("conformance table, calls spread over the three nodes", async (t) => {
@@ -165,6 +166,62 @@ Deno.test({
         }
         assert.deepEqual(failures, []);
         assert.ok(limits.has(7));
+      },
+    );
+  },
+});
+
+Deno.test({
+  ...opts,
+  name:
+    "Envoy protocol on three nodes on a 3-master Redis Cluster: conformance table, exactness, " +
+    "descriptors on different slots",
+  async fn(t) {
+    await using redis = await startRedisCluster({ masters: 3 });
+    const dir = await Deno.makeTempDir();
+    const rulesFile = join(dir, "rules.yaml");
+    await Deno.writeTextFile(rulesFile, `${CONFORMANCE_YAML}---\n${EXACT_YAML}`);
+    await using cluster = await startCluster({ ...redis.nodeEnv }, rulesFile);
+    const client = cluster.roundRobin();
+
+    await t.step("conformance table, calls spread over the three nodes", async (t) => {
+      await runConformance(t, client, { atomic: false });
+    });
+
+    await t.step("300 concurrent calls, limit 100: exactly 100 OK", async () => {
+      const request: ClientRequest = {
+        domain: "exact",
+        descriptors: [{ entries: [{ key: "user", value: "c1" }] }],
+      };
+      const answers = await Promise.all(
+        Array.from({ length: 300 }, () => client.shouldRateLimit(request)),
+      );
+      assert.equal(answers.filter((a) => a.overall_code === "OK").length, 100);
+    });
+
+    await t.step(
+      "two descriptors whose counters are on different slots: decided, exact each",
+      async () => {
+        // The counters' keys have no common hash tag: one script could not touch both.
+        assert.notEqual(keySlot("rls:exact/user=c2"), keySlot("rls:exact/ip=10.0.0.2"));
+        const request: ClientRequest = {
+          domain: "exact",
+          descriptors: [
+            { entries: [{ key: "user", value: "c2" }] },
+            { entries: [{ key: "ip", value: "10.0.0.2" }] },
+          ],
+        };
+        const answers = await Promise.all(
+          Array.from({ length: 80 }, () => client.shouldRateLimit(request)),
+        );
+        // Atomic per slot, not across: the ip limit (50) admits exactly 50 calls; the user counter,
+        // well under its 100, admits every one of the 80.
+        assert.equal(answers.filter((a) => a.overall_code === "OK").length, 50);
+        const look = await client.shouldRateLimit({
+          domain: "exact",
+          descriptors: [{ entries: [{ key: "user", value: "c2" }], hits_addend: { value: 0 } }],
+        });
+        assert.equal(look.statuses[0]!.limit_remaining, 20);
       },
     );
   },
