@@ -93,6 +93,8 @@ export class ClusterClient implements RedisClient {
   readonly #readyListeners = new Set<() => void>();
   #connected = false;
   #closed = false;
+  /** While connecting: the seed nodes' errors of this attempt, reported as one. */
+  #seedErrors: string[] | undefined;
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
   #pubSubWatch: ReturnType<typeof setInterval> | undefined;
@@ -103,8 +105,14 @@ export class ClusterClient implements RedisClient {
     this.#urls = urls;
     this.#settings = settings;
     this.#cluster = createCluster(clusterOptions(urls, settings));
-    this.#cluster.on("error", (error: Error) => this.#emitError(error));
-    this.#cluster.on("node-error", (error: Error) => this.#emitError(error));
+    this.#cluster.on("error", (error: Error) => {
+      if (this.#seedErrors !== undefined) this.#seedErrors.push(error.message);
+      else this.#emitError(error);
+    });
+    this.#cluster.on("node-error", (error: Error) => {
+      if (this.#seedErrors !== undefined) this.#seedErrors.push(error.message);
+      else this.#emitError(error);
+    });
     this.#cluster.on("node-ready", () => {
       if (this.#connected) { for (const listener of this.#readyListeners) listener(); }
     });
@@ -238,8 +246,11 @@ export class ClusterClient implements RedisClient {
 
   async connect(): Promise<void> {
     for (let retries = 0; !this.#closed; retries++) {
+      // One error per attempt, the same text while nothing changes: logged once, not per seed.
+      this.#seedErrors = [];
       try {
         await this.#cluster.connect();
+        this.#seedErrors = undefined;
         this.#connected = true;
         // Open the masters' connections now, without waiting for them (nor letting a dead one
         // hold anything): the first checks then find them ready.
@@ -249,7 +260,10 @@ export class ClusterClient implements RedisClient {
         for (const listener of this.#readyListeners) listener();
         return;
       } catch (error) {
-        this.#emitError(error instanceof Error ? error : new Error(String(error)));
+        const seeds = [...new Set(this.#seedErrors)].sort();
+        this.#seedErrors = undefined;
+        const message = error instanceof Error ? error.message : String(error);
+        this.#emitError(new Error([message, ...seeds].join("; ")));
         await sleep(reconnectDelay(retries));
       }
     }
