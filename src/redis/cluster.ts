@@ -8,8 +8,10 @@
  * - a topology refresh whenever a command fails on the connection or with `CLUSTERDOWN` or
  *   `TRYAGAIN`: node-redis refreshes only on `MOVED`, which a master killed outright never sends,
  *   so without it the slots of a failed-over master would stay pointed at the dead address;
- * - `TRYAGAIN`, `CLUSTERDOWN` and commands refused before being sent (that master's connection
- *   down) retried within `retryWithinMs`, then failed as they are (the caller's failure mode).
+ * - `TRYAGAIN` and `CLUSTERDOWN` retried with a short backoff within `retryWithinMs`; a command
+ *   refused before being sent (its master's connection down) sent again only if the refresh then
+ *   points its slot at another master, else failed at once (the caller's failure mode), so the
+ *   keys of a dead master answer fast instead of waiting out their deadline.
  *
  * Connections to the masters open lazily (`minimizeConnections`): an eager connect to a master
  * that died would hold node-redis's topology refresh until it came back.
@@ -47,6 +49,11 @@ export function isClusterTransient(error: unknown): boolean {
   if (error instanceof ClientOfflineError || error instanceof ClientClosedError) return true;
   const code = replyCode(error);
   return code === "TRYAGAIN" || code === "CLUSTERDOWN";
+}
+
+/** Whether `error` means the command was never sent (its node's connection is down). */
+function isUnsent(error: unknown): boolean {
+  return error instanceof ClientOfflineError || error instanceof ClientClosedError;
 }
 
 /** Shortest time between two topology refreshes, in ms. */
@@ -149,13 +156,25 @@ export class ClusterClient implements RedisClient {
         if (this.#closed) throw error;
         const transient = isClusterTransient(error);
         if (transient || isConnectionError(error)) this.refreshTopology();
-        const delay = Math.min(5 * 2 ** attempt, 50);
-        if (!transient || Date.now() + delay > retryUntil) throw error;
-        await sleep(delay);
-        // A refresh under way may be about to point the slot at its new master.
-        if (this.#refreshing !== undefined) {
-          await Promise.race([this.#refreshing, sleep(Math.max(0, retryUntil - Date.now()))]);
+        if (!transient) throw error;
+        if (isUnsent(error)) {
+          // Its master's connection is down: worth sending again only if a refresh under way
+          // points the slot at another master (a promoted replica). Otherwise fail now: waiting
+          // would only hold the check until its deadline while the master stays dead.
+          const before = key === undefined ? "" : this.nodeOf(key);
+          const refreshing = this.#refreshing;
+          const left = retryUntil - Date.now();
+          if (refreshing === undefined || left <= 0) throw error;
+          await Promise.race([refreshing, sleep(left)]);
+          if (key === undefined || this.nodeOf(key) === before || Date.now() >= retryUntil) {
+            throw error;
+          }
+          continue;
         }
+        // TRYAGAIN (a slot mid-migration) or CLUSTERDOWN: ask again shortly.
+        const delay = Math.min(5 * 2 ** attempt, 50);
+        if (Date.now() + delay > retryUntil) throw error;
+        await sleep(delay);
       }
     }
   }
