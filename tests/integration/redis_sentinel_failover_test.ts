@@ -1,9 +1,10 @@
 /**
  * Redis Sentinel under load: a master, a replica and three real sentinels, three real nodes in
  * sentinel mode. Through a `SENTINEL FAILOVER`, a `kill -9` of the master, and a failover after
- * every sentinel was down and restarted, every request keeps being answered (no error, no 5xx), and the
- * nodes follow the new master and answer exactly again without a restart. How long answers were
- * degraded each time is printed (a measurement, not asserted).
+ * every sentinel was down (the master still served exactly meanwhile) and restarted, every request
+ * keeps being answered (no error, no 5xx), and the nodes follow the new master and answer exactly
+ * again without a restart. How long answers were degraded each time is printed (a measurement,
+ * not asserted).
  *
  * @module
  */
