@@ -16,8 +16,11 @@ export function counterSlot(key: string, algorithm: Algorithm = "sliding_log"): 
 
 /** A client key and the master its counters live on. */
 export interface PlacedKey {
+  /** The client key, as sent in `/check`. */
   readonly key: string;
+  /** The hash slot of its counters. */
   readonly slot: number;
+  /** The master serving that slot when the key was chosen. */
   readonly master: RedisProcess;
 }
 
@@ -71,6 +74,8 @@ export function keysInSlots(
 
 /** A client key and its counter's slot. */
 export interface PlacedKeyInRange {
+  /** The client key, as sent in `/check`. */
   readonly key: string;
+  /** The hash slot of its counters. */
   readonly slot: number;
 }

@@ -50,7 +50,9 @@ export interface RedisClusterOptions {
 export interface ClusterNodeView {
   /** The 40-character node id. */
   readonly id: string;
+  /** Its client port on 127.0.0.1. */
   readonly port: number;
+  /** Its role now. */
   readonly role: "master" | "replica";
   /** The id of its master, for a replica. */
   readonly masterId: string | undefined;
@@ -106,6 +108,7 @@ export interface TestRedisCluster {
   waitForAgreement(timeoutMs?: number): Promise<void>;
   /** Stops every node (SIGTERM, then SIGKILL) and removes the directory. */
   stop(): Promise<void>;
+  /** The same as {@linkcode TestRedisCluster.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -16,6 +16,7 @@ const START_TIMEOUT_MS = 20_000;
 
 /** A `redis-server` process that can be killed and started again on the same port. */
 export interface RedisProcess {
+  /** Its port on 127.0.0.1. */
   readonly port: number;
   /** `redis://127.0.0.1:<port>`. */
   readonly url: string;

@@ -38,6 +38,7 @@ export interface RedisSentinelOptions {
 
 /** A running sentinel setup started by {@linkcode startRedisSentinel}. */
 export interface TestRedisSentinel {
+  /** The name the sentinels monitor the master under. */
   readonly masterName: string;
   /** The data nodes: the first master first, then its replicas (roles change with failovers). */
   readonly dataNodes: readonly RedisProcess[];
@@ -71,6 +72,7 @@ export interface TestRedisSentinel {
   waitForAgreement(timeoutMs?: number): Promise<RedisProcess>;
   /** Stops every process (SIGTERM, then SIGKILL) and removes the directory. */
   stop(): Promise<void>;
+  /** The same as {@linkcode TestRedisSentinel.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -9,14 +9,17 @@
  */
 import assert from "node:assert/strict";
 import { ALGORITHMS } from "../../src/limiter/types.ts";
-import { keysInSlots } from "../_helpers/cluster_keys.ts";
+import { counterSlot, keysInSlots } from "../_helpers/cluster_keys.ts";
 import { type LoadResult, runLoad } from "../_helpers/load.ts";
 import { startNode, type TestNode } from "../_helpers/node_process.ts";
-import { startRedisCluster } from "../_helpers/redis_cluster.ts";
+import { keySlot, startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { integration as opts } from "../_helpers/options.ts";
 
 /** Slots moved by each reshard: the lowest of the source master. */
 const MOVED_SLOTS = 1500;
+
+/** Keys written beside each checked counter, in its slot, to lengthen that slot's migration. */
+const FILLERS_PER_SLOT = 300;
 
 /**
  * A window of about 30 days whose epoch-aligned boundary is more than five minutes away, so fixed
@@ -81,6 +84,24 @@ Deno.test({
           ],
         })),
       ];
+
+      // Filler keys beside every checked counter, so each of those slots takes many MIGRATE
+      // batches to move and the checked keys spend time on the target before their slot is
+      // handed over: checks then meet ASK redirects (counted below), not just MOVED.
+      const checkedSlots = new Set([
+        ...counted.map((key) => counterSlot(key)),
+        ...hammered.map((h) => counterSlot(h.key, h.algorithm)),
+        ...tags.map((tag) => counterSlot(`{${tag}}:a`)),
+      ]);
+      for (const slot of checkedSlots) {
+        const owner = await cluster.ownerOfSlot(slot);
+        let tag = 0;
+        while (keySlot(`{f${tag}}`) !== slot) tag++;
+        for (let i = 0; i < FILLERS_PER_SLOT; i += 100) {
+          const args = Array.from({ length: 100 }, (_, j) => [`{f${tag}}:${i + j}`, "x"]).flat();
+          assert.equal(await owner.cli("MSET", ...args), "OK");
+        }
+      }
 
       const controller = new AbortController();
       const loading = runLoad({
@@ -149,9 +170,15 @@ Deno.test({
           tag,
         );
       }
+      let asking = 0;
+      for (const master of [b, c]) {
+        const stats = await master.cli("INFO", "commandstats");
+        asking += Number(/^cmdstat_asking:calls=(\d+)/m.exec(stats)?.[1] ?? 0);
+      }
       console.log(
         `cluster reshard under load: ${results.length} checks, ${MOVED_SLOTS} slots moved twice ` +
-          `(${timings.join(", ")})`,
+          `(${timings.join(", ")}), ${FILLERS_PER_SLOT} filler keys beside each checked key; ` +
+          `ASK redirects followed (ASKING on the targets): ${asking}`,
       );
     } finally {
       await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
