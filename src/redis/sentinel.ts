@@ -42,7 +42,7 @@ export interface SentinelSettings extends NodeSettings {
 }
 
 /** How often the sentinels are asked where the master is, in ms. */
-export const SENTINEL_POLL_MS = 1000;
+export const SENTINEL_POLL_MS = 250;
 
 /** Shortest time between two questions to the sentinels triggered by failures, in ms. */
 const REDISCOVER_INTERVAL_MS = 100;
