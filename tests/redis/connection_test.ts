@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ClientClosedError, ClientOfflineError, ErrorReply } from "redis";
+import { isClusterTransient } from "../../src/redis/cluster.ts";
 import { commandKey } from "../../src/redis/connection.ts";
 import { describeTarget, parseRedisUrl, splitUrls } from "../../src/redis/target.ts";
 
@@ -47,4 +49,21 @@ Deno.test("splitUrls() and describeTarget(): lists, no password shown", () => {
   });
   assert.ok(!text.includes("pw1") && !text.includes("pw2"), text);
   assert.match(text, /^sentinel .*s1:26379.*master "m"$/);
+});
+
+Deno.test("isClusterTransient(): TRYAGAIN, CLUSTERDOWN and unsent commands are retried, nothing else", () => {
+  assert.equal(
+    isClusterTransient(new ErrorReply("TRYAGAIN Multiple keys request during rehashing")),
+    true,
+  );
+  assert.equal(isClusterTransient(new ErrorReply("CLUSTERDOWN The cluster is down")), true);
+  assert.equal(isClusterTransient(new ClientOfflineError()), true);
+  assert.equal(isClusterTransient(new ClientClosedError()), true);
+  // Sent, then lost: it may have run, so it is not sent again.
+  assert.equal(isClusterTransient(new Error("Socket closed unexpectedly")), false);
+  assert.equal(isClusterTransient(new ErrorReply("NOSCRIPT No matching script")), false);
+  assert.equal(
+    isClusterTransient(new ErrorReply("CROSSSLOT Keys in request don't hash to the same slot")),
+    false,
+  );
 });
