@@ -129,7 +129,10 @@ export async function createRedisClient(
       client.connect().then(() => client.sendCommand(["PING"])),
       timeoutMs,
     );
-    if (answered === DEADLINE_PASSED) throw new Error(`no answer within ${timeoutMs} ms`);
+    if (answered === DEADLINE_PASSED) {
+      const last = lastError();
+      throw new Error(`no answer within ${timeoutMs} ms${last === "" ? "" : ` (${last})`}`);
+    }
     return client;
   } catch (error) {
     client.destroy();
@@ -201,9 +204,10 @@ export async function initRedis(
   client.connect().then(() => firstAttempt(), () => firstAttempt());
   const settled = await withDeadline(Promise.race([attempted, connected]), timeoutMs);
   if (client.isReady) return { client, unavailable: undefined, connected };
+  const last = lastError();
   const reason = settled === DEADLINE_PASSED
-    ? `no answer within ${timeoutMs} ms`
-    : lastError() || "unknown error";
+    ? `no answer within ${timeoutMs} ms${last === "" ? "" : ` (${last})`}`
+    : last || "unknown error";
   return {
     client,
     unavailable: `Cannot connect to Redis at ${describeTarget(target)}: ${reason}`,

@@ -8,8 +8,10 @@
  * - a topology refresh whenever a command fails on the connection or with `CLUSTERDOWN` or
  *   `TRYAGAIN`: node-redis refreshes only on `MOVED`, which a master killed outright never sends,
  *   so without it the slots of a failed-over master would stay pointed at the dead address;
- * - `TRYAGAIN`, `CLUSTERDOWN` and commands refused before being sent (that master's connection
- *   down) retried within `retryWithinMs`, then failed as they are (the caller's failure mode).
+ * - `TRYAGAIN` and `CLUSTERDOWN` retried with a short backoff within `retryWithinMs`; a command
+ *   refused before being sent (its master's connection down) sent again only if the refresh then
+ *   points its slot at another master, else failed at once (the caller's failure mode), so the
+ *   keys of a dead master answer fast instead of waiting out their deadline.
  *
  * Connections to the masters open lazily (`minimizeConnections`): an eager connect to a master
  * that died would hold node-redis's topology refresh until it came back.
@@ -47,6 +49,11 @@ export function isClusterTransient(error: unknown): boolean {
   if (error instanceof ClientOfflineError || error instanceof ClientClosedError) return true;
   const code = replyCode(error);
   return code === "TRYAGAIN" || code === "CLUSTERDOWN";
+}
+
+/** Whether `error` means the command was never sent (its node's connection is down). */
+function isUnsent(error: unknown): boolean {
+  return error instanceof ClientOfflineError || error instanceof ClientClosedError;
 }
 
 /** Shortest time between two topology refreshes, in ms. */
@@ -93,6 +100,8 @@ export class ClusterClient implements RedisClient {
   readonly #readyListeners = new Set<() => void>();
   #connected = false;
   #closed = false;
+  /** While connecting: the seed nodes' errors of this attempt, reported as one. */
+  #seedErrors: string[] | undefined;
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
   #pubSubWatch: ReturnType<typeof setInterval> | undefined;
@@ -103,8 +112,14 @@ export class ClusterClient implements RedisClient {
     this.#urls = urls;
     this.#settings = settings;
     this.#cluster = createCluster(clusterOptions(urls, settings));
-    this.#cluster.on("error", (error: Error) => this.#emitError(error));
-    this.#cluster.on("node-error", (error: Error) => this.#emitError(error));
+    this.#cluster.on("error", (error: Error) => {
+      if (this.#seedErrors !== undefined) this.#seedErrors.push(error.message);
+      else this.#emitError(error);
+    });
+    this.#cluster.on("node-error", (error: Error) => {
+      if (this.#seedErrors !== undefined) this.#seedErrors.push(error.message);
+      else this.#emitError(error);
+    });
     this.#cluster.on("node-ready", () => {
       if (this.#connected) { for (const listener of this.#readyListeners) listener(); }
     });
@@ -141,13 +156,25 @@ export class ClusterClient implements RedisClient {
         if (this.#closed) throw error;
         const transient = isClusterTransient(error);
         if (transient || isConnectionError(error)) this.refreshTopology();
-        const delay = Math.min(5 * 2 ** attempt, 50);
-        if (!transient || Date.now() + delay > retryUntil) throw error;
-        await sleep(delay);
-        // A refresh under way may be about to point the slot at its new master.
-        if (this.#refreshing !== undefined) {
-          await Promise.race([this.#refreshing, sleep(Math.max(0, retryUntil - Date.now()))]);
+        if (!transient) throw error;
+        if (isUnsent(error)) {
+          // Its master's connection is down: worth sending again only if a refresh under way
+          // points the slot at another master (a promoted replica). Otherwise fail now: waiting
+          // would only hold the check until its deadline while the master stays dead.
+          const before = key === undefined ? "" : this.nodeOf(key);
+          const refreshing = this.#refreshing;
+          const left = retryUntil - Date.now();
+          if (refreshing === undefined || left <= 0) throw error;
+          await Promise.race([refreshing, sleep(left)]);
+          if (key === undefined || this.nodeOf(key) === before || Date.now() >= retryUntil) {
+            throw error;
+          }
+          continue;
         }
+        // TRYAGAIN (a slot mid-migration) or CLUSTERDOWN: ask again shortly.
+        const delay = Math.min(5 * 2 ** attempt, 50);
+        if (Date.now() + delay > retryUntil) throw error;
+        await sleep(delay);
       }
     }
   }
@@ -238,8 +265,11 @@ export class ClusterClient implements RedisClient {
 
   async connect(): Promise<void> {
     for (let retries = 0; !this.#closed; retries++) {
+      // One error per attempt, the same text while nothing changes: logged once, not per seed.
+      this.#seedErrors = [];
       try {
         await this.#cluster.connect();
+        this.#seedErrors = undefined;
         this.#connected = true;
         // Open the masters' connections now, without waiting for them (nor letting a dead one
         // hold anything): the first checks then find them ready.
@@ -249,7 +279,10 @@ export class ClusterClient implements RedisClient {
         for (const listener of this.#readyListeners) listener();
         return;
       } catch (error) {
-        this.#emitError(error instanceof Error ? error : new Error(String(error)));
+        const seeds = [...new Set(this.#seedErrors)].sort();
+        this.#seedErrors = undefined;
+        const message = error instanceof Error ? error.message : String(error);
+        this.#emitError(new Error([message, ...seeds].join("; ")));
         await sleep(reconnectDelay(retries));
       }
     }

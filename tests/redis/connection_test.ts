@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { ClientClosedError, ClientOfflineError, ErrorReply } from "redis";
+import { isClusterTransient } from "../../src/redis/cluster.ts";
 import { commandKey } from "../../src/redis/connection.ts";
 import { describeTarget, parseRedisUrl, splitUrls } from "../../src/redis/target.ts";
 import { splitByNode } from "../../src/store/redis_store.ts";
@@ -62,4 +64,21 @@ Deno.test("splitByNode() groups a batch by the master of each group's slot", () 
     { place: "n2", indexes: [1] },
     { place: "", indexes: [3] },
   ]);
+});
+
+Deno.test("isClusterTransient(): TRYAGAIN, CLUSTERDOWN and unsent commands are retried, nothing else", () => {
+  assert.equal(
+    isClusterTransient(new ErrorReply("TRYAGAIN Multiple keys request during rehashing")),
+    true,
+  );
+  assert.equal(isClusterTransient(new ErrorReply("CLUSTERDOWN The cluster is down")), true);
+  assert.equal(isClusterTransient(new ClientOfflineError()), true);
+  assert.equal(isClusterTransient(new ClientClosedError()), true);
+  // Sent, then lost: it may have run, so it is not sent again.
+  assert.equal(isClusterTransient(new Error("Socket closed unexpectedly")), false);
+  assert.equal(isClusterTransient(new ErrorReply("NOSCRIPT No matching script")), false);
+  assert.equal(
+    isClusterTransient(new ErrorReply("CROSSSLOT Keys in request don't hash to the same slot")),
+    false,
+  );
 });
