@@ -231,11 +231,6 @@ export class ClusterClient implements RedisClient {
     return this.#cluster.pubSubNode?.address;
   }
 
-  /** The connection node-redis subscribes on, if any. */
-  pubSubNode(): { isReady: boolean } | undefined {
-    return this.#cluster.pubSubNode?.client;
-  }
-
   masters(): RedisNode[] {
     return [...this.#cluster.masters]
       .sort((a, b) => a.address < b.address ? -1 : a.address > b.address ? 1 : 0)

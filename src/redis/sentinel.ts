@@ -42,7 +42,7 @@ export interface SentinelSettings extends NodeSettings {
 }
 
 /** How often the sentinels are asked where the master is, in ms. */
-export const SENTINEL_POLL_MS = 1000;
+export const SENTINEL_POLL_MS = 250;
 
 /** Shortest time between two questions to the sentinels triggered by failures, in ms. */
 const REDISCOVER_INTERVAL_MS = 100;
@@ -77,7 +77,10 @@ export class SentinelClient implements RedisClient {
     this.#settings = settings;
     this.#urls = urls;
     this.#data = parseRedisUrl(urls[0]!);
-    this.#sentinels = urls.map((url) => {
+    // Each sentinel reports its own errors, once per change: sentinels down together would
+    // otherwise alternate their messages at every reconnect attempt.
+    const lastErrors = new Map<number, string>();
+    this.#sentinels = urls.map((url, index) => {
       const s = parseRedisUrl(url);
       const client = createClient({
         name: `${settings.name}-sentinel`,
@@ -91,7 +94,12 @@ export class SentinelClient implements RedisClient {
           ...(s.tls ? { tls: true as const } : {}),
         },
       });
-      client.on("error", (error: Error) => this.#emitError(error));
+      client.on("error", (error: Error) => {
+        if (lastErrors.get(index) === error.message) return;
+        lastErrors.set(index, error.message);
+        this.#emitError(new Error(`sentinel ${s.host}:${s.port}: ${error.message}`));
+      });
+      client.on("ready", () => lastErrors.delete(index));
       return client;
     });
   }
