@@ -42,6 +42,12 @@ export interface RedisClusterOptions {
    * default (every slot answers CLUSTERDOWN until all are covered). @default {false}
    */
   requireFullCoverage?: boolean;
+  /**
+   * `requirepass` and `masterauth` of every node (the `default` user's password): the seed URLs
+   * and {@linkcode TestRedisCluster.nodeEnv} carry it, and so do the harness's own commands.
+   * @default {none}
+   */
+  password?: string;
   /** More `redis-server` arguments for every node (e.g. `["--maxmemory", "64mb"]`). */
   args?: string[];
 }
@@ -240,6 +246,7 @@ export async function startRedisCluster(
         await spawnRedisProcess({
           port,
           dir,
+          ...(options.password === undefined ? {} : { password: options.password }),
           args: [
             "--cluster-enabled",
             "yes",
@@ -266,6 +273,7 @@ export async function startRedisCluster(
         "--cluster",
         "create",
         ...nodes.map((n) => n.address),
+        ...(options.password === undefined ? [] : ["-a", options.password, "--no-auth-warning"]),
         "--cluster-replicas",
         String(replicas),
         "--cluster-yes",
@@ -307,14 +315,13 @@ export async function startRedisCluster(
   const viewFrom = async (node: RedisProcess) =>
     parseClusterNodes(await node.cli("CLUSTER", "NODES"));
 
+  const auth = options.password === undefined ? "" : `:${encodeURIComponent(options.password)}@`;
+  const seedUrls = nodes.map((n) => `redis://${auth}${n.address}`).join(",");
   const cluster: TestRedisCluster = {
     nodes,
-    seedUrls: nodes.map((n) => n.url).join(","),
+    seedUrls,
     dir,
-    nodeEnv: {
-      RATELIMITER_REDIS_MODE: "cluster",
-      RATELIMITER_REDIS_URL: nodes.map((n) => n.url).join(","),
-    },
+    nodeEnv: { RATELIMITER_REDIS_MODE: "cluster", RATELIMITER_REDIS_URL: seedUrls },
     idOf(node) {
       const id = idByPort.get(node.port);
       if (id === undefined) throw new Error(`No node of this cluster listens on ${node.port}`);
@@ -391,6 +398,7 @@ export async function startRedisCluster(
     },
     async reshard(from, to, slots) {
       await runRedisCli([
+        ...(options.password === undefined ? [] : ["-a", options.password, "--no-auth-warning"]),
         "--cluster",
         "reshard",
         from.address,

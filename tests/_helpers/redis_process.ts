@@ -49,6 +49,11 @@ export interface SpawnRedisProcessOptions {
   /** Arguments after the port, bind, dir and log options (e.g. `--cluster-enabled yes`). */
   args?: string[];
   /**
+   * `requirepass` (and `masterauth`, so replicas reach their master): the `default` user's
+   * password. Commands of {@linkcode RedisProcess.cli} authenticate with it.
+   */
+  password?: string;
+  /**
    * A config file to pass first (sentinels need one they can rewrite); written to `dir` before
    * the first start, never again, so a restart reads what the server rewrote.
    */
@@ -84,11 +89,14 @@ export async function spawnRedisProcess(options: SpawnRedisProcessOptions): Prom
     "no",
     "--daemonize",
     "no",
+    ...(options.password === undefined
+      ? []
+      : ["--requirepass", options.password, "--masterauth", options.password]),
     ...(options.args ?? []),
   ];
   let child: Deno.ChildProcess | undefined;
   let exited = true;
-  const cli = new RedisCli(port);
+  const cli = new RedisCli(port, options.password);
 
   const start = async () => {
     const spawned = new Deno.Command("redis-server", {
@@ -110,7 +118,12 @@ export async function spawnRedisProcess(options: SpawnRedisProcessOptions): Prom
           if (exited) {
             throw new Error(`redis-server on port ${port} exited at start: ${await stderr}`);
           }
-          return await pingRedis(port);
+          if (options.password === undefined) return await pingRedis(port);
+          try {
+            return await cli.cli("PING") === "PONG";
+          } catch {
+            return false; // not listening yet
+          }
         },
         START_TIMEOUT_MS,
         20,

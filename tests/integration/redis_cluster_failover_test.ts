@@ -145,6 +145,22 @@ Deno.test({
           `${algorithm} ${key}`,
         );
       }
+      // The counters listing pages across the masters as they are now (the promoted replica in
+      // place of the dead master): every key of the load listed once.
+      const listed: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 1000; page++) {
+        const query = new URLSearchParams({ limit: "5", prefix: "failover:" });
+        if (cursor !== null) query.set("cursor", cursor);
+        const res = await fetch(`${urls[2]}/api/counters?${query}`);
+        const body = await res.json();
+        assert.equal(res.status, 200, JSON.stringify(body));
+        listed.push(...(body.counters as { key: string }[]).map((c) => c.key));
+        cursor = body.next_cursor;
+        if (cursor === null) break;
+      }
+      assert.deepEqual(listed.sort(), keys.map((k) => k.key).sort());
+
       for (const node of nodes) {
         const exited = await Promise.race([
           node.status.then(() => true),
