@@ -139,7 +139,9 @@ function toDecisions(reply: RedisReply[], offset: number, count: number): Decisi
 
 /**
  * The shared store: every decision is one Lua script run atomically in Redis, so a limit holds
- * exactly across any number of nodes. Scripts run through {@linkcode RedisScript} (by SHA,
+ * exactly across any number of nodes. Unless `coalesce` is off, the checks of one event-loop turn
+ * share one script run ({@linkcode CHECK_BATCH_SCRIPT}, through a {@linkcode Coalescer}), each
+ * still decided on its own and in arrival order. Scripts run through {@linkcode RedisScript} (by SHA,
  * reloaded on NOSCRIPT after a Redis restart or `SCRIPT FLUSH`). Calls carry no deadline of their
  * own (the `BreakerStore` around it races them against its shared timer); every
  * failure becomes a {@linkcode StoreUnavailableError} whose `kind` (`reply` or `connection`)
