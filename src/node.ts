@@ -34,6 +34,7 @@ import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { closeRedis, initRedis, type RedisClient } from "./redis/client.ts";
 import { isConnectionError } from "./redis/errors.ts";
+import { redisCall } from "./redis/call.ts";
 import { BlockCacheStore } from "./store/block_cache_store.ts";
 import { MemoryStore } from "./store/memory_store.ts";
 import { RedisStore } from "./store/redis_store.ts";
@@ -159,6 +160,25 @@ export function createStoreStack(options: StoreStackOptions): Store {
   });
 }
 
+/**
+ * Logs `redis_is_cluster_node` (error) when the one Redis of standalone or sentinel mode is a
+ * Redis Cluster node: it would answer MOVED for the keys of other masters' slots, so those checks
+ * would take the failure mode. Says nothing when Redis cannot tell.
+ */
+async function warnIfClusterNode(client: RedisClient, logger: Logger): Promise<void> {
+  try {
+    const info = await redisCall<string>(client, ["INFO", "cluster"]);
+    if (/cluster_enabled:1/.test(info)) {
+      logger.error("redis_is_cluster_node", {
+        message: "RATELIMITER_REDIS_URL names a Redis Cluster node: set " +
+          "RATELIMITER_REDIS_MODE=cluster, or the keys of other masters' slots fail",
+      });
+    }
+  } catch {
+    // An old or restricted Redis (INFO refused by ACL): nothing to say.
+  }
+}
+
 /** The prefix of the internal keys: hash-tagged on a Redis Cluster (see `store/keys.ts`). */
 function internalPrefixOf(config: Config, target: RedisTarget | undefined): string {
   return internalKeyPrefix(config.keyPrefix, target?.mode === "cluster");
@@ -235,6 +255,7 @@ async function openBackends(
       await redis.init().catch((error) => {
         if (!isConnectionError(error)) throw error;
       });
+      if (target.mode !== "cluster") await warnIfClusterNode(client, logger);
     }
     events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
     const internal = internalPrefixOf(config, target);

@@ -32,6 +32,7 @@ import { isConnectionError, replyCode } from "./errors.ts";
 import { keySlot } from "./slot.ts";
 import { nodeOptions, type NodeSettings } from "./standalone.ts";
 import { parseRedisUrl } from "./target.ts";
+import { withDeadline } from "../deadline.ts";
 
 /** Settings of a cluster connection. */
 export interface ClusterSettings extends NodeSettings {
@@ -265,12 +266,13 @@ export class ClusterClient implements RedisClient {
       try {
         await this.#cluster.connect();
         this.#seedErrors = undefined;
+        // Open the masters' connections now, so the first checks find them ready; wait for them a
+        // little (a master that died must not hold the start).
+        const opening = this.#cluster.masters.map((master) =>
+          this.#cluster.nodeClient(master).catch(() => {/* reported through "node-error" */})
+        );
+        await withDeadline(Promise.all(opening), this.#settings.connectTimeoutMs);
         this.#connected = true;
-        // Open the masters' connections now, without waiting for them (nor letting a dead one
-        // hold anything): the first checks then find them ready.
-        for (const master of this.#cluster.masters) {
-          this.#cluster.nodeClient(master).catch(() => {/* reported through "node-error" */});
-        }
         for (const listener of this.#readyListeners) listener();
         return;
       } catch (error) {

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { keysOnEveryMaster } from "../_helpers/cluster_keys.ts";
+import { startNodes } from "../_helpers/node_group.ts";
 import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
 import { startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { sleep, waitFor } from "../_helpers/wait.ts";
@@ -37,7 +38,7 @@ Deno.test({
     };
     // Only one seed: the other masters are discovered, and reached with the same password.
     const oneSeed = { ...env, RATELIMITER_REDIS_URL: cluster.seedUrls.split(",")[0]! };
-    const nodes = await Promise.all([startNode({ env }), startNode({ env: oneSeed })]);
+    const nodes = await startNodes([{ env }, { env: oneSeed }]);
     const [n1, n2] = nodes as [TestNode, TestNode];
     try {
       await t.step("checks on keys of every master are exact through both nodes", async () => {

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { ALGORITHM_CODES, ALGORITHMS } from "../../src/limiter/types.ts";
 import { counterKey, DEFAULT_KEY_PREFIX } from "../../src/store/keys.ts";
 import { counterSlot, keysOnEveryMaster } from "../_helpers/cluster_keys.ts";
-import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
+import { startNodes } from "../_helpers/node_group.ts";
+import { postJson, type TestNode } from "../_helpers/node_process.ts";
 import { keySlot, startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { integration as opts } from "../_helpers/options.ts";
@@ -81,10 +82,8 @@ Deno.test({
       RATELIMITER_NODE_TTL_SECONDS: "2",
       RATELIMITER_NODE_HEARTBEAT_SECONDS: "1",
     };
-    const nodes = await Promise.all(
-      [1, 2, 3].map((i) =>
-        startNode({ env: { ...env, RATELIMITER_NODE_ID: `cluster-node-${i}` } })
-      ),
+    const nodes = await startNodes(
+      [1, 2, 3].map((i) => ({ env: { ...env, RATELIMITER_NODE_ID: `cluster-node-${i}` } })),
     );
     const [n1, n2, n3] = nodes as [TestNode, TestNode, TestNode];
     const window = windowAwayFromBoundary();

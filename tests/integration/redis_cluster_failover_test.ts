@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { counterSlot, keysInSlots, keysOnEveryMaster } from "../_helpers/cluster_keys.ts";
 import { type LoadResult, runLoad, slowest } from "../_helpers/load.ts";
-import { postJson, startNode, type TestNode } from "../_helpers/node_process.ts";
+import { startNodes } from "../_helpers/node_group.ts";
+import { postJson, type TestNode } from "../_helpers/node_process.ts";
 import { startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { sleep } from "../_helpers/wait.ts";
 import { integration as opts } from "../_helpers/options.ts";
@@ -31,7 +32,7 @@ Deno.test({
   async fn() {
     await using cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
     const env = { ...cluster.nodeEnv, RATELIMITER_STORE_TIMEOUT_MS: "1000" };
-    const nodes = await Promise.all([1, 2, 3].map(() => startNode({ env })));
+    const nodes = await startNodes([{ env }, { env }, { env }]);
     const urls = nodes.map((n: TestNode) => n.url);
     try {
       const masters = await cluster.masters();

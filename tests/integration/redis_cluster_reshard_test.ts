@@ -11,7 +11,8 @@ import assert from "node:assert/strict";
 import { ALGORITHMS } from "../../src/limiter/types.ts";
 import { counterSlot, keysInSlots } from "../_helpers/cluster_keys.ts";
 import { type LoadResult, runLoad } from "../_helpers/load.ts";
-import { startNode, type TestNode } from "../_helpers/node_process.ts";
+import { startNodes } from "../_helpers/node_group.ts";
+import type { TestNode } from "../_helpers/node_process.ts";
 import { keySlot, startRedisCluster } from "../_helpers/redis_cluster.ts";
 import { integration as opts } from "../_helpers/options.ts";
 
@@ -44,7 +45,7 @@ Deno.test({
       RATELIMITER_STORE_TIMEOUT_MS: "2000",
       RATELIMITER_MAX_WINDOW_MS: "2592000000",
     };
-    const nodes = await Promise.all([1, 2, 3].map(() => startNode({ env })));
+    const nodes = await startNodes([{ env }, { env }, { env }]);
     const urls = nodes.map((n: TestNode) => n.url);
     try {
       const [a, b, c] = await cluster.masters() as [
