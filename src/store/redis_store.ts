@@ -18,7 +18,7 @@ import {
 } from "../limiter/types.ts";
 import type { RedisReply } from "../redis/call.ts";
 import type { RedisClient, RedisNode } from "../redis/connection.ts";
-import { keySlot } from "../redis/slot.ts";
+import { slotPartition } from "../redis/slot.ts";
 import { encodeScanCursor, parseScanCursor } from "./scan_cursor.ts";
 import { isConnectionError, storeUnavailable } from "../redis/errors.ts";
 import { RedisScript } from "../redis/script.ts";
@@ -101,12 +101,6 @@ export type Partition = (redisKey: string) => string;
 
 /** The default {@linkcode Partition}: one Redis, every check may share a call with any other. */
 export const singlePartition: Partition = () => "";
-
-/**
- * The {@linkcode Partition} of a Redis Cluster: the key's slot, since a script may only touch keys
- * of one slot (node-redis still pipelines the calls of one turn per master).
- */
-export const slotPartition: Partition = (redisKey) => String(keySlot(redisKey));
 
 /** One check on its way to Redis: its keys, its script arguments, and whether it only reads. */
 interface CheckCall {
