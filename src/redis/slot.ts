@@ -45,3 +45,12 @@ export function hashTagOf(key: string): string {
 export function keySlot(key: string): number {
   return crc16(encoder.encode(hashTagOf(key))) % SLOT_COUNT;
 }
+
+/**
+ * The slot of a Redis key as text: the partition under which checks may share one script run on
+ * a Redis Cluster (a script may only touch keys of one slot), e.g. for a store that coalesces the
+ * checks of one event-loop turn into one call.
+ */
+export function slotPartition(redisKey: string): string {
+  return String(keySlot(redisKey));
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { crc16, hashTagOf, keySlot, SLOT_COUNT } from "../../src/redis/slot.ts";
+import { crc16, hashTagOf, keySlot, SLOT_COUNT, slotPartition } from "../../src/redis/slot.ts";
 
 Deno.test("crc16() is CRC16-XMODEM: the check value of '123456789' is 0x31C3", () => {
   assert.equal(crc16(new TextEncoder().encode("123456789")), 0x31c3);
@@ -29,4 +29,10 @@ Deno.test("keySlot(): keys sharing a tag share a slot; every slot is in range", 
     const slot = keySlot(`k${i}é`);
     assert.ok(slot >= 0 && slot < SLOT_COUNT);
   }
+});
+
+Deno.test("slotPartition(): keys of one slot share a partition, keys of two slots do not", () => {
+  assert.equal(slotPartition("rl:fw:{t}:a"), slotPartition("rl:sl:{t}:b"));
+  assert.equal(slotPartition("foo"), "12182");
+  assert.notEqual(slotPartition("rl:fw:{a}"), slotPartition("rl:fw:{b}"));
 });
