@@ -1,8 +1,9 @@
 /**
  * The entry point and the only module that reads `Deno.env`: parses the configuration, answers
- * `--healthcheck`, builds the node (`src/node.ts`), serves, and drains it on SIGINT/SIGTERM. Exit
- * code 0 after a signal, 1 when the configuration is invalid, the node cannot start, or its
- * listener died for good (so the orchestrator restarts it).
+ * `--healthcheck`, builds the node (`src/node.ts`), serves, drains it on SIGINT/SIGTERM and reloads
+ * its rules file on SIGHUP. Exit code 0 after a signal, 1 when the configuration or the rules file
+ * is invalid, the node cannot start, or its listener died for good (so the orchestrator restarts
+ * it).
  *
  * @module
  */
@@ -46,7 +47,7 @@ async function healthcheck(config: Config): Promise<number> {
 async function main(args: string[]): Promise<number> {
   let config;
   try {
-    config = parseConfig(readEnv(), { hostname: hostname() });
+    config = parseConfig(readEnv(), { hostname: hostname(), pid: Deno.pid });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     createLogger().error("invalid_config", { message: error.message, issues: error.issues });
@@ -78,7 +79,9 @@ async function main(args: string[]): Promise<number> {
     stoppedBy ??= signal;
     void node.close(signal).then(closedBySignal);
   };
-  const listeners = signals.map((signal) => [signal, onSignal(signal)] as const);
+  const listeners: [Deno.Signal, () => void][] = signals.map((s) => [s, onSignal(s)]);
+  // SIGHUP reloads the rules file; an invalid one is logged and the rules in force stay.
+  listeners.push(["SIGHUP", () => void node.rules.reload()]);
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   try {
     // A signal's close ends the run once it completes (drained, or the grace period over):

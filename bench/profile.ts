@@ -6,6 +6,7 @@
  *   deno run -A bench/profile.ts --store redis --keys 10000 --seconds 10
  *   deno run -A bench/profile.ts --store memory
  *   deno run -A bench/profile.ts --store redis --keys 1 --limit 10       # hot blocked key
+ *   deno run -A bench/profile.ts --store redis --floor redis             # the fair floor instead
  *
  * Writes the raw profile to bench/out/<name>.cpuprofile (open it in Chrome DevTools).
  *
@@ -29,14 +30,18 @@ const { values } = parseArgs({
     connections: { type: "string" },
     env: { type: "string", multiple: true },
     name: { type: "string" },
+    floor: { type: "string" },
   },
 });
+/** Profile a floor (`bench/floor_<floor>.ts`) instead of the node, to compare the two. */
+const floor = values.floor;
 const store = values.store ?? "redis";
 const keys = Number(values.keys ?? 10_000);
 const limit = Number(values.limit ?? 1_000_000);
 const seconds = Number(values.seconds ?? 10);
 const connections = Number(values.connections ?? 50);
-const name = values.name ?? `${store}-${keys === 1 ? "hot" : `${keys}keys`}`;
+const name = values.name ??
+  `${floor === undefined ? "" : `floor_${floor}-`}${store}-${keys === 1 ? "hot" : `${keys}keys`}`;
 
 const children: Deno.ChildProcess[] = [];
 function spawn(cmd: string, args: string[], env: Record<string, string> = {}) {
@@ -73,17 +78,31 @@ try {
   }
   const port = freePort();
   const inspectPort = freePort();
-  spawn(Deno.execPath(), [
-    "run",
-    `--inspect=127.0.0.1:${inspectPort}`,
-    ...nodePermissionFlags(),
-    path("main.ts"),
-  ], {
-    RATELIMITER_NODE_PORT: String(port),
-    RATELIMITER_LISTEN_HOST: "127.0.0.1",
-    RATELIMITER_LOG_LEVEL: "warn",
-    ...env,
-  });
+  spawn(
+    Deno.execPath(),
+    floor === undefined
+      ? ["run", `--inspect=127.0.0.1:${inspectPort}`, ...nodePermissionFlags(), path("main.ts")]
+      : [
+        "run",
+        `--inspect=127.0.0.1:${inspectPort}`,
+        "--allow-net",
+        "--allow-env",
+        path(`bench/floor_${floor}.ts`),
+        "--port",
+        String(port),
+        ...(env.RATELIMITER_REDIS_URL === undefined
+          ? []
+          : ["--redis-url", env.RATELIMITER_REDIS_URL]),
+      ],
+    {
+      RATELIMITER_NODE_PORT: String(port),
+      RATELIMITER_LISTEN_HOST: "127.0.0.1",
+      RATELIMITER_LOG_LEVEL: "warn",
+      // The load uses limit 1,000,000 (never denied), above the default limits policy.
+      RATELIMITER_MAX_LIMIT: "1000000",
+      ...env,
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   await until(async () =>
     (await fetch(`${url}/health`).then((r) => r.body?.cancel())) === undefined

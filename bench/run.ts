@@ -1,13 +1,20 @@
 /**
- * `deno task bench`: end-to-end benchmarks of `/check`, each against a *floor* measured in the same
- * run (a bare `Deno.serve` handler doing the same JSON parse and the same store call), with two
- * clients (the project's load generator and `wrk`). Starts its own redis-server, nodes and floors
- * on free loopback ports, stops them all by PID, prints a table and writes the generated section
- * of `bench/RESULTS.md`.
+ * `deno task bench`: end-to-end benchmarks of `/check`, each against *floors* and a peer measured
+ * in the same run, and the goals of issue 16 with their ratios. Starts its own redis-server, nodes,
+ * floors and the Node peer on free loopback ports, stops them all by PID, prints a table and the
+ * goals, and writes the generated section of `bench/RESULTS.md`.
  *
- *   deno task bench                     # full: 2 s warm-up + 10 s per measurement
- *   deno task bench --quick             # 1 s + 3 s, to check the harness
- *   deno task bench --only hot --no-write
+ * Baselines: `bench/floor_redis.ts` (fair floor: same script, same answer and headers),
+ * `bench/floor_bare.ts` (bare floor: textbook script, four-field answer), `bench/floor_memory.ts`,
+ * `bench/floor_parse.ts` (parse the body, answer a fixed JSON) and `bench/peers/fastify_rlf`
+ * (fastify + rate-limiter-flexible on Node; its packages are installed with `npm ci` on first use).
+ * The Redis, embedded, hot-key and two-process scenarios measure their subjects with `wrk` in
+ * interleaved rounds (medians); the three-node and batch scenarios with both clients, one after the
+ * other.
+ *
+ *   deno task bench                     # full: 2 s warm-up, 5 s per measurement, 3 rounds
+ *   deno task bench --quick             # 1 s + 3 s, one round, to check the harness
+ *   deno task bench --only hot --no-write --rounds 5
  *
  * Ratios, never absolute thresholds: the numbers depend on the machine; the ratio service/floor
  * says what the service's own code (framework, validation, metrics, headers) costs.
@@ -34,6 +41,8 @@ interface BenchOptions {
   only: string | undefined;
   write: boolean;
   quick: boolean;
+  /** Interleaved rounds of the goal scenarios (medians are reported). */
+  rounds: number;
 }
 
 /** One client's measurement of one server. */
@@ -48,6 +57,8 @@ interface Measurement {
   errors: number;
   /** CPU time the server processes used per check, µs (immune to waiting, not to contention). */
   cpuUs?: number;
+  /** CPU time redis-server used per check, µs, when the subject uses Redis. */
+  redisCpuUs?: number;
 }
 
 /** One line of the results table. */
@@ -130,6 +141,19 @@ async function waitHttp(url: string, proc: Proc): Promise<void> {
   throw new Error(`${proc.name} did not serve ${url}: ${proc.output.join("").slice(-2000)}`);
 }
 
+/** Waits until the registry seen from `url` lists `count` nodes (processes sharing a port). */
+async function waitNodes(url: string, count: number, proc: Proc): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/api/nodes`, { signal: AbortSignal.timeout(1000) });
+      if ((await res.json()).nodes.length >= count) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${count} nodes never registered: ${proc.output.join("").slice(-2000)}`);
+}
+
 async function startRedis(): Promise<{ url: string; port: number; proc: Proc }> {
   const port = freePort();
   const proc = spawn("redis", "redis-server", redisServerArgs(port));
@@ -164,6 +188,7 @@ async function startNode(
     RATELIMITER_LISTEN_HOST: "127.0.0.1",
     RATELIMITER_NODE_HOST: "127.0.0.1",
     RATELIMITER_LOG_LEVEL: "warn",
+    RATELIMITER_GRPC_PORT: "0",
     // The loads use limit 1,000,000 (never denied), above the default sliding-log policy.
     RATELIMITER_MAX_LIMIT: "1000000",
     ...env,
@@ -173,7 +198,10 @@ async function startNode(
   return { url, proc };
 }
 
-async function startFloor(kind: "redis" | "memory", redisUrl?: string) {
+/** The floors: `bench/floor_<kind>.ts`. */
+type FloorKind = "redis" | "memory" | "bare" | "parse";
+
+async function startFloor(kind: FloorKind, redisUrl?: string) {
   const port = freePort();
   const args = [
     "run",
@@ -185,6 +213,45 @@ async function startFloor(kind: "redis" | "memory", redisUrl?: string) {
   ];
   if (redisUrl !== undefined) args.push("--redis-url", redisUrl);
   const proc = spawn(`floor-${kind}`, Deno.execPath(), args);
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/health`, proc);
+  return { url, proc };
+}
+
+const PEER_DIR = path("bench/peers/fastify_rlf/");
+
+/**
+ * Installs the Node peer's packages from npm (`npm ci` with the lockfile, once per checkout); returns
+ * why it cannot run, or `undefined` when it can.
+ */
+async function preparePeer(): Promise<string | undefined> {
+  try {
+    await Deno.stat(`${PEER_DIR}node_modules/rate-limiter-flexible/package.json`);
+    return undefined;
+  } catch { /* not installed yet */ }
+  try {
+    const out = await new Deno.Command("npm", {
+      args: ["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+      cwd: PEER_DIR,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return out.success ? undefined : `npm ci failed: ${decoder.decode(out.stderr).slice(-300)}`;
+  } catch (error) {
+    return `npm not available: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** The Node peer (fastify + rate-limiter-flexible on Redis), `bench/peers/fastify_rlf`. */
+async function startPeer(redisUrl: string): Promise<Server> {
+  const port = freePort();
+  const proc = spawn("peer-fastify-rlf", "node", [
+    `${PEER_DIR}server.mjs`,
+    "--port",
+    String(port),
+    "--redis-url",
+    redisUrl,
+  ]);
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/health`, proc);
   return { url, proc };
@@ -310,7 +377,7 @@ async function wrk(
 
 interface Context {
   options: BenchOptions;
-  redis: { url: string; port: number };
+  redis: { url: string; port: number; pid: number };
 }
 
 type Server = { url: string; proc: Proc };
@@ -335,6 +402,33 @@ async function cpuTicks(pids: number[]): Promise<number | undefined> {
   return total;
 }
 
+/** One measurement of `urls` by `client`, with the CPU per check of `pids` and of Redis. */
+async function measureOnce(
+  ctx: Context,
+  urls: string[],
+  pids: number[],
+  load: Load,
+  client: "loadgen" | "wrk",
+  usesRedis = true,
+): Promise<Measurement | undefined> {
+  const { durationS, connections } = ctx.options;
+  const before = await cpuTicks(pids);
+  const redisBefore = usesRedis ? await cpuTicks([ctx.redis.pid]) : undefined;
+  const m = client === "loadgen"
+    ? await loadgen(urls, load, durationS, connections)
+    : await wrk(urls, load, durationS, connections);
+  const after = await cpuTicks(pids);
+  const redisAfter = usesRedis ? await cpuTicks([ctx.redis.pid]) : undefined;
+  if (m !== undefined && m.cps > 0) {
+    const perCheck = (ticks: number) => (ticks * 1e6) / CLOCK_TICKS / (m.cps * durationS);
+    if (before !== undefined && after !== undefined) m.cpuUs = perCheck(after - before);
+    if (redisBefore !== undefined && redisAfter !== undefined && redisAfter > redisBefore) {
+      m.redisCpuUs = perCheck(redisAfter - redisBefore);
+    }
+  }
+  return m;
+}
+
 /** Warms up, then measures `servers` with both clients. */
 async function measure(
   ctx: Context,
@@ -343,21 +437,100 @@ async function measure(
   load: Load,
   clients: ("loadgen" | "wrk")[] = ["loadgen", "wrk"],
 ): Promise<Partial<Record<"loadgen" | "wrk", Measurement | undefined>>> {
-  const { durationS, warmupS, connections } = ctx.options;
+  const { warmupS, connections } = ctx.options;
   await loadgen(urls, load, warmupS, connections);
   const result: Partial<Record<"loadgen" | "wrk", Measurement | undefined>> = {};
   for (const client of clients) {
-    const before = await cpuTicks(pids);
-    const m = client === "loadgen"
-      ? await loadgen(urls, load, durationS, connections)
-      : await wrk(urls, load, durationS, connections);
-    const after = await cpuTicks(pids);
-    if (m !== undefined && before !== undefined && after !== undefined && m.cps > 0) {
-      m.cpuUs = ((after - before) * 1e6) / CLOCK_TICKS / (m.cps * durationS);
-    }
-    result[client] = m;
+    result[client] = await measureOnce(ctx, urls, pids, load, client);
   }
   return result;
+}
+
+/** One side of an interleaved comparison: a name and how to start its servers. */
+interface Subject {
+  name: string;
+  start: () => Promise<Server[]>;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Per field, the median of several measurements of one subject. */
+function medianOf(runs: Measurement[]): Measurement {
+  const m = (f: (r: Measurement) => number | undefined) => {
+    const values = runs.map(f).filter((v): v is number => v !== undefined);
+    return values.length === 0 ? undefined : median(values);
+  };
+  const result: Measurement = {
+    rps: m((r) => r.rps)!,
+    cps: m((r) => r.cps)!,
+    p50: m((r) => r.p50)!,
+    p99: m((r) => r.p99)!,
+    allowed: runs.reduce((a, r) => a + r.allowed, 0),
+    blocked: runs.reduce((a, r) => a + r.blocked, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+  };
+  const cpuUs = m((r) => r.cpuUs);
+  const redisCpuUs = m((r) => r.redisCpuUs);
+  if (cpuUs !== undefined) result.cpuUs = cpuUs;
+  if (redisCpuUs !== undefined) result.redisCpuUs = redisCpuUs;
+  return result;
+}
+
+/**
+ * Starts every subject's servers (all idle but the one measured), warms each up, then measures them
+ * with `wrk` in `rounds` interleaved rounds (A B C, A B C, …) and returns each one's medians: on a
+ * machine shared with other jobs, a slow spell then hits every subject instead of one. Each `wrk`
+ * run draws keys under a fresh prefix, so no subject finds another's counters.
+ */
+async function interleaved(
+  ctx: Context,
+  subjects: Subject[],
+  load: Load,
+  options: { sameUrl?: boolean; usesRedis?: boolean } = {},
+): Promise<Map<string, Measurement>> {
+  // Processes sharing a port share one URL: drive it once, count the CPU of all of them.
+  const urlsOf = (servers: Server[]) =>
+    options.sameUrl ? [servers[0]!.url] : servers.map((s) => s.url);
+  const started: { subject: Subject; servers: Server[] }[] = [];
+  try {
+    for (const subject of subjects) started.push({ subject, servers: await subject.start() });
+    const { warmupS, connections, rounds } = ctx.options;
+    for (const { servers } of started) {
+      await wrk(urlsOf(servers), load, warmupS, connections);
+    }
+    const runs = new Map<string, Measurement[]>(subjects.map((s) => [s.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const { subject, servers } of started) {
+        const urls = urlsOf(servers);
+        const pids = servers.map((s) => s.proc.child.pid);
+        const m = await measureOnce(ctx, urls, pids, load, "wrk", options.usesRedis ?? true);
+        if (m !== undefined) runs.get(subject.name)!.push(m);
+      }
+    }
+    return new Map([...runs].map(([name, list]) => [name, medianOf(list)]));
+  } finally {
+    await Promise.all(started.flatMap((s) => s.servers.map((x) => stop(x.proc))));
+  }
+}
+
+/** Rows of `subject` against each of `baselines`, from one {@linkcode interleaved} run. */
+function interleavedRows(
+  scenario: string,
+  results: Map<string, Measurement>,
+  pairs: [subject: string, baseline: string][],
+): Row[] {
+  return pairs.map(([subject, baseline]) => ({
+    scenario,
+    client: "wrk" as const,
+    subject,
+    subjectRun: results.get(subject),
+    baseline,
+    baselineRun: results.get(baseline),
+  }));
 }
 
 async function withServers<T>(start: () => Promise<Server[]>, body: (s: Server[]) => Promise<T>) {
@@ -368,6 +541,11 @@ async function withServers<T>(start: () => Promise<Server[]>, body: (s: Server[]
     await Promise.all(servers.map((s) => stop(s.proc)));
   }
 }
+
+/** The Node peer's name in the tables (a fixed window per key). */
+const PEER = "fastify + rate-limiter-flexible";
+/** The service on the peer's algorithm. */
+const FIXED = "service, fixed_window";
 
 const UNIFORM: Load = { keys: 10_000, limit: 1_000_000, windowMs: 60_000 };
 const HOT: Load = { keys: 1, limit: 10, windowMs: 60_000 };
@@ -401,61 +579,109 @@ const SCENARIOS: Scenario[] = [
     title: "Redis, one node, 10,000 uniform keys (all allowed)",
     async run(ctx) {
       await redisCli(ctx.redis.port, "FLUSHALL");
-      const service = await withServers(
-        async () => [await startNode(freePort(), { RATELIMITER_REDIS_URL: ctx.redis.url })],
-        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
-      );
-      await redisCli(ctx.redis.port, "FLUSHALL");
-      const floor = await withServers(
-        async () => [await startFloor("redis", ctx.redis.url)],
-        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
-      );
-      return pairRows(this.title, "service", service, "floor", floor);
+      const redisUrl = ctx.redis.url;
+      const subjects: Subject[] = [
+        {
+          name: "service",
+          start: async () => [await startNode(freePort(), { RATELIMITER_REDIS_URL: redisUrl })],
+        },
+        { name: "fair floor", start: async () => [await startFloor("redis", redisUrl)] },
+        { name: "bare floor", start: async () => [await startFloor("bare", redisUrl)] },
+      ];
+      const peerProblem = await preparePeer();
+      if (peerProblem === undefined) {
+        // rate-limiter-flexible counts a fixed window: the service on the same algorithm too.
+        subjects.push({
+          name: FIXED,
+          start: async () => [
+            await startNode(freePort(), {
+              RATELIMITER_REDIS_URL: redisUrl,
+              RATELIMITER_DEFAULT_ALGORITHM: "fixed_window",
+            }),
+          ],
+        }, { name: PEER, start: async () => [await startPeer(redisUrl)] });
+      } else {
+        print(`  peer skipped: ${peerProblem}`);
+      }
+      const results = await interleaved(ctx, subjects, UNIFORM);
+      const rows = interleavedRows(this.title, results, [
+        ["service", "fair floor"],
+        ["service", "bare floor"],
+        ["service", PEER],
+        [FIXED, PEER],
+      ]);
+      if (peerProblem !== undefined) {
+        for (const row of rows.slice(2)) row.note = `skipped: ${peerProblem}`;
+      }
+      return rows;
     },
   },
   {
     id: "memory-uniform",
     title: "Embedded store, 10,000 uniform keys (all allowed)",
     async run(ctx) {
-      const service = await withServers(
-        async () => [await startNode(freePort(), {})],
-        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
+      const results = await interleaved(
+        ctx,
+        [
+          { name: "service", start: async () => [await startNode(freePort(), {})] },
+          { name: "floor", start: async () => [await startFloor("memory")] },
+        ],
+        UNIFORM,
+        { usesRedis: false },
       );
-      const floor = await withServers(
-        async () => [await startFloor("memory")],
-        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), UNIFORM),
-      );
-      return pairRows(this.title, "service", service, "floor", floor);
+      return interleavedRows(this.title, results, [["service", "floor"]]);
     },
   },
   {
     id: "hot",
     title: "Redis, one hot key far over its limit (10 per 60 s)",
     async run(ctx) {
-      const runNode = async (cache: boolean) => {
-        await redisCli(ctx.redis.port, "FLUSHALL");
-        return await withServers(
-          async () => [
-            await startNode(freePort(), {
-              RATELIMITER_REDIS_URL: ctx.redis.url,
-              RATELIMITER_BLOCK_CACHE: String(cache),
-            }),
-          ],
-          (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), HOT),
-        );
-      };
-      const cached = await runNode(true);
-      const uncached = await runNode(false);
       await redisCli(ctx.redis.port, "FLUSHALL");
-      const floor = await withServers(
-        async () => [await startFloor("redis", ctx.redis.url)],
-        (s) => measure(ctx, s.map((x) => x.url), s.map((x) => x.proc.child.pid), HOT),
-      );
-      return [
-        ...pairRows(this.title, "service, block cache on", cached, "block cache off", uncached),
-        ...pairRows(this.title, "service, block cache off", uncached, "floor", floor),
-        ...pairRows(this.title, "service, block cache on", cached, "floor", floor),
+      const redisUrl = ctx.redis.url;
+      const node = (cache: boolean) => async () => [
+        await startNode(freePort(), {
+          RATELIMITER_REDIS_URL: redisUrl,
+          RATELIMITER_BLOCK_CACHE: String(cache),
+        }),
       ];
+      const results = await interleaved(ctx, [
+        { name: "service, block cache on", start: node(true) },
+        { name: "service, block cache off", start: node(false) },
+        { name: "fair floor", start: async () => [await startFloor("redis", redisUrl)] },
+        { name: "parse + fixed JSON", start: async () => [await startFloor("parse")] },
+      ], HOT);
+      return interleavedRows(this.title, results, [
+        ["service, block cache on", "service, block cache off"],
+        ["service, block cache off", "fair floor"],
+        ["service, block cache on", "parse + fixed JSON"],
+      ]);
+    },
+  },
+  {
+    id: "reuse-port",
+    title: "Redis, two processes sharing one port (RATELIMITER_REUSE_PORT), 10,000 uniform keys",
+    async run(ctx) {
+      await redisCli(ctx.redis.port, "FLUSHALL");
+      const env = { RATELIMITER_REDIS_URL: ctx.redis.url, RATELIMITER_REUSE_PORT: "true" };
+      const results = await interleaved(
+        ctx,
+        [
+          { name: "one process", start: async () => [await startNode(freePort(), env)] },
+          {
+            name: "two processes",
+            start: async () => {
+              const port = freePort();
+              const first = await startNode(port, env);
+              const second = await startNode(port, env);
+              await waitNodes(first.url, 2, second.proc);
+              return [first, { url: second.url, proc: second.proc }];
+            },
+          },
+        ],
+        UNIFORM,
+        { sameUrl: true },
+      );
+      return interleavedRows(this.title, results, [["two processes", "one process"]]);
     },
   },
   {
@@ -516,6 +742,8 @@ const ms = (m: Measurement | undefined) =>
   m === undefined ? "–" : `${m.p50.toFixed(2)} / ${m.p99.toFixed(2)}`;
 const rate = (m: Measurement | undefined) => m === undefined ? "–" : num(m.cps);
 const cpu = (m: Measurement | undefined) => m?.cpuUs === undefined ? "–" : m.cpuUs.toFixed(0);
+const redisCpu = (m: Measurement | undefined) =>
+  m?.redisCpuUs === undefined ? "–" : m.redisCpuUs.toFixed(1);
 
 function ratio(row: Row): string {
   if (row.subjectRun === undefined || row.baselineRun === undefined) return row.note ?? "–";
@@ -524,7 +752,7 @@ function ratio(row: Row): string {
 
 function table(rows: Row[]): string[] {
   const lines = [
-    "| Scenario | Client | Subject | checks/s | p50 / p99 ms | CPU µs/check | Baseline | checks/s | p50 / p99 ms | CPU µs/check | Ratio | Errors |",
+    "| Scenario | Client | Subject | checks/s | p50 / p99 ms | CPU µs/check (Redis) | Baseline | checks/s | p50 / p99 ms | CPU µs/check (Redis) | Ratio | Errors |",
     "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
@@ -537,16 +765,99 @@ function table(rows: Row[]): string[] {
         r.subject,
         rate(r.subjectRun),
         ms(r.subjectRun),
-        cpu(r.subjectRun),
+        `${cpu(r.subjectRun)} (${redisCpu(r.subjectRun)})`,
         r.baseline,
         rate(r.baselineRun),
         ms(r.baselineRun),
-        cpu(r.baselineRun),
+        `${cpu(r.baselineRun)} (${redisCpu(r.baselineRun)})`,
         ratio(r),
         String(errors),
         "",
       ].join(" | ").trim(),
     );
+  }
+  return lines;
+}
+
+/** A goal of issue 16: the ratio of two rows' subjects measured by `wrk` in the same run. */
+interface Goal {
+  text: string;
+  scenario: string;
+  subject: string;
+  baseline: string;
+  atLeast: number;
+}
+
+const GOALS: Goal[] = [
+  {
+    text: "Redis path: service ≥ 0.9× the fair floor (bench/floor_redis.ts)",
+    scenario: "redis-uniform",
+    subject: "service",
+    baseline: "fair floor",
+    atLeast: 0.9,
+  },
+  {
+    text: "Redis path: service ≥ 0.75× the bare floor (bench/floor_bare.ts)",
+    scenario: "redis-uniform",
+    subject: "service",
+    baseline: "bare floor",
+    atLeast: 0.75,
+  },
+  {
+    text: "Embedded store: service ≥ 0.85× bench/floor_memory.ts",
+    scenario: "memory-uniform",
+    subject: "service",
+    baseline: "floor",
+    atLeast: 0.85,
+  },
+  {
+    text: "Hot key from the over-limit cache ≥ 0.9× parse + fixed JSON (bench/floor_parse.ts)",
+    scenario: "hot",
+    subject: "service, block cache on",
+    baseline: "parse + fixed JSON",
+    atLeast: 0.9,
+  },
+  {
+    text:
+      "Redis path: service on fixed_window ≥ 1.6× fastify + rate-limiter-flexible (Node; its Redis limiter is a fixed window)",
+    scenario: "redis-uniform",
+    subject: FIXED,
+    baseline: PEER,
+    atLeast: 1.6,
+  },
+  {
+    text: "Redis path: service on its default sliding_log ≥ 1.6× the same peer",
+    scenario: "redis-uniform",
+    subject: "service",
+    baseline: PEER,
+    atLeast: 1.6,
+  },
+];
+
+/** One line per goal whose scenario ran: its ratio in this run and whether it is met. */
+function goalLines(rows: Row[], titles: Map<string, string>): string[] {
+  const lines: string[] = [];
+  for (const goal of GOALS) {
+    const title = titles.get(goal.scenario);
+    if (title === undefined) continue;
+    const row = rows.find((r) =>
+      r.scenario === title && r.client === "wrk" && r.subject === goal.subject &&
+      r.baseline === goal.baseline
+    );
+    const value = row?.subjectRun !== undefined && row.baselineRun !== undefined
+      ? row.subjectRun.cps / row.baselineRun.cps
+      : undefined;
+    // Throughput decides the goal; the CPU ratio (baseline's CPU per check over the subject's)
+    // says the same without the waiting, which a loaded machine inflates.
+    const cpuSubject = row?.subjectRun?.cpuUs;
+    const cpuBaseline = row?.baselineRun?.cpuUs;
+    const cpuRatio = cpuSubject !== undefined && cpuBaseline !== undefined && cpuSubject > 0
+      ? `; CPU per check: baseline ÷ subject ${(cpuBaseline / cpuSubject).toFixed(2)}`
+      : "";
+    const verdict = value === undefined
+      ? `not measured${row?.note === undefined ? "" : ` (${row.note})`}`
+      : `${value.toFixed(2)}× — ${value >= goal.atLeast ? "met" : "NOT met"}${cpuRatio}`;
+    lines.push(`- ${goal.text}: ${verdict}`);
   }
   return lines;
 }
@@ -609,11 +920,13 @@ async function main(): Promise<number> {
       only: { type: "string" },
       quick: { type: "boolean" },
       "no-write": { type: "boolean" },
+      rounds: { type: "string" },
     },
   });
   const quick = values.quick ?? false;
   const options: BenchOptions = {
-    durationS: Number(values.duration ?? (quick ? 3 : 10)),
+    durationS: Number(values.duration ?? (quick ? 3 : 5)),
+    rounds: Number(values.rounds ?? (quick ? 1 : 3)),
     warmupS: Number(values.warmup ?? (quick ? 1 : 2)),
     connections: Number(values.connections ?? 50),
     only: values.only,
@@ -625,7 +938,7 @@ async function main(): Promise<number> {
   const command = `deno task bench ${Deno.args.join(" ")}`.trim();
   print(header.join("\n"));
   print(
-    `- Each measurement: ${options.warmupS} s warm-up, ${options.durationS} s, ${options.connections} connections (loadgen closed loop; wrk -t1)`,
+    `- Each measurement: ${options.warmupS} s warm-up, ${options.durationS} s, ${options.connections} connections (loadgen closed loop; wrk -t1); ${options.rounds} interleaved round(s) of wrk for the Redis, embedded, hot-key and two-process scenarios`,
   );
   print();
 
@@ -643,7 +956,10 @@ async function main(): Promise<number> {
   try {
     for (const scenario of chosen) {
       print(`running: ${scenario.title}`);
-      const result = await scenario.run({ options, redis });
+      const result = await scenario.run({
+        options,
+        redis: { ...redis, pid: redis.proc.child.pid },
+      });
       rows.push(...result);
       for (const line of table(result).slice(2)) print(line);
     }
@@ -653,8 +969,12 @@ async function main(): Promise<number> {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
   const lines = table(rows);
+  const goals = goalLines(rows, new Map(chosen.map((s) => [s.id, s.title])));
   print();
   print(lines.join("\n"));
+  if (goals.length > 0) {
+    print(["", "Goals of issue 16 (wrk, medians of interleaved rounds):", ...goals].join("\n"));
+  }
   if (options.write) {
     const section = [
       `## Latest run: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC${
@@ -662,10 +982,13 @@ async function main(): Promise<number> {
       }`,
       "",
       ...header,
-      `- Command: \`${command}\`; each measurement ${options.warmupS} s warm-up then ${options.durationS} s, ${options.connections} connections (loadgen: closed loop in its own process; wrk: \`-t1 -c${options.connections}\` with \`bench/wrk_check.lua\`)`,
+      `- Command: \`${command}\`; each measurement ${options.warmupS} s warm-up then ${options.durationS} s, ${options.connections} connections (loadgen: closed loop in its own process; wrk: \`-t1 -c${options.connections}\` with \`bench/wrk_check.lua\`); the Redis, embedded, hot-key and two-process scenarios: \`wrk\` only, ${options.rounds} interleaved round(s) after one warm-up each, medians`,
       "- Ratio: subject checks/s over baseline checks/s, both measured in this run. Client, servers and Redis share the machine's cores.",
       "",
       ...lines,
+      ...(goals.length > 0
+        ? ["", "Goals of issue 16 (`wrk`, medians of the interleaved rounds above):", "", ...goals]
+        : []),
     ].join("\n");
     await writeResults(section);
     print(`\nwrote ${RESULTS}`);

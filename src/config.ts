@@ -16,13 +16,29 @@ import {
   REFERENCE_NAMESPACE,
 } from "./store/keys.ts";
 import { redactUrl } from "./redis/redact.ts";
+import {
+  parseRedisUrl,
+  REDIS_MODES,
+  type RedisMode,
+  type RedisTarget,
+  splitUrls,
+} from "./redis/target.ts";
 
 /** How `/check` answers while the store (Redis) cannot be reached. */
 
 /** The service's settings, parsed from `RATELIMITER_*` environment variables. */
 export interface Config {
-  /** Redis URL; `undefined` runs one node on the embedded in-memory store. */
+  /**
+   * Redis URL (standalone), or comma-separated seed nodes (cluster) or sentinels (sentinel);
+   * `undefined` runs one node on the embedded in-memory store.
+   */
   redisUrl: string | undefined;
+  /** How {@linkcode Config.redisUrl} is read: one server, a Redis Cluster, or Sentinel. */
+  redisMode: RedisMode;
+  /** Sentinel mode: the name of the master the sentinels monitor. */
+  redisSentinelMaster: string | undefined;
+  /** Sentinel mode: the sentinels' own password, when they require one (a secret). */
+  redisSentinelPassword: string | undefined;
   /** This node's id, unique in the cluster. */
   nodeId: string;
   /** Host name other nodes and operators reach this node at. */
@@ -71,11 +87,34 @@ export interface Config {
   /** Whether a node answers keys Redis has blocked from memory until they unblock. */
   blockCache: boolean;
   /**
+   * Whether the checks a node sends to Redis in one event-loop turn go as one script run
+   * (coalescing) instead of one EVALSHA each.
+   */
+  coalesce: boolean;
+  /**
+   * Whether the listener binds with `SO_REUSEPORT` (Linux), so several node processes on one host
+   * share one port and the kernel spreads connections over them (README, "Several processes on one
+   * host"). Needs Redis: each process is then a node of its own in the registry.
+   */
+  reusePort: boolean;
+  /**
    * Largest `limit`, `window_ms` and `cost` a client may ask for, per algorithm
    * (`RATELIMITER_MAX_LIMIT`, `RATELIMITER_MAX_WINDOW_MS`, `RATELIMITER_MAX_COST`). Overrides and
    * the defaults above are the operator's own and may exceed it.
    */
   limitsPolicy: LimitsPolicy;
+  /** Port of the gRPC server of Envoy's rate limit protocol (on `listenHost`); 0 turns it off. */
+  grpcPort: number;
+  /**
+   * Whether `ShouldRateLimit` answers draft-10 `RateLimit` and `RateLimit-Policy` headers in
+   * `response_headers_to_add`.
+   */
+  rlsRateLimitHeaders: boolean;
+  /**
+   * The operator's rules (`RATELIMITER_RULES_FILE`): a YAML file, or a directory whose `*.yaml` and
+   * `*.yml` files are read in name order; `undefined`: no rules.
+   */
+  rulesFile: string | undefined;
 }
 
 /** Thrown by {@linkcode parseConfig} with one message naming every bad variable. */
@@ -155,23 +194,24 @@ function text(pattern: RegExp, expected: string, secret = false) {
   });
 }
 
+/** One `redis://` or `rediss://` URL, or several separated by commas (cluster, sentinel). */
 function redisUrl() {
   return z.string().optional().transform((raw, ctx) => {
     if (raw === undefined || raw.trim() === "") return undefined;
-    let url: URL | undefined;
-    try {
-      url = new URL(raw.trim());
-    } catch {
-      url = undefined;
+    const urls = splitUrls(raw);
+    for (const url of urls.length === 0 ? [raw] : urls) {
+      try {
+        parseRedisUrl(url);
+      } catch {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a redis:// or rediss:// URL with a host (several separated by ` +
+            `commas in cluster and sentinel modes), received ${describe(redactUrl(url))}`,
+        });
+        return z.NEVER;
+      }
     }
-    if (url === undefined || (url.protocol !== "redis:" && url.protocol !== "rediss:")) {
-      ctx.addIssue({
-        code: "custom",
-        message: `expected a redis:// or rediss:// URL, received ${describe(redactUrl(raw))}`,
-      });
-      return z.NEVER;
-    }
-    return raw.trim();
+    return urls.join(",");
   });
 }
 
@@ -232,6 +272,16 @@ function perAlgorithm(max: number, fallback: (algorithm: Algorithm) => number) {
 /** The zod schema over the raw environment; keys are the variable names without the prefix. */
 const envSchema = z.object({
   REDIS_URL: redisUrl(),
+  REDIS_MODE: oneOf(REDIS_MODES, "standalone"),
+  REDIS_SENTINEL_MASTER: text(
+    /^[A-Za-z0-9._-]{1,128}$/,
+    "1 to 128 characters of A-Z a-z 0-9 . _ -",
+  ),
+  REDIS_SENTINEL_PASSWORD: text(
+    /^[\x21-\x7e]{1,512}$/,
+    "1 to 512 printable ASCII characters",
+    true,
+  ),
   NODE_ID: text(/^[A-Za-z0-9._:-]{1,128}$/, "1 to 128 characters of A-Z a-z 0-9 . _ : -"),
   NODE_HOST: text(/^[A-Za-z0-9.\-:\[\]]{1,253}$/, "a host name or IP address"),
   NODE_PORT: int(1, 65535, 8000),
@@ -252,9 +302,14 @@ const envSchema = z.object({
   MEMORY_MAX_KEYS: int(1, 100_000_000, 1_000_000),
   BODY_TIMEOUT_MS: int(100, 600_000, DEFAULT_BODY_TIMEOUT_MS),
   BLOCK_CACHE: bool(true),
+  COALESCE: bool(true),
+  REUSE_PORT: bool(false),
   MAX_LIMIT: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].limit),
   MAX_WINDOW_MS: perAlgorithm(MAX_WINDOW_MS, (a) => DEFAULT_LIMITS_POLICY[a].windowMs),
   MAX_COST: perAlgorithm(MAX_LIMIT, (a) => DEFAULT_LIMITS_POLICY[a].cost),
+  GRPC_PORT: int(0, 65535, 8081),
+  RLS_RATELIMIT_HEADERS: bool(false),
+  RULES_FILE: text(/^[^\0]{1,4096}$/, "a file or directory path of 1 to 4096 characters"),
 });
 
 /** Every environment variable {@linkcode parseConfig} reads, for a caller that reads only these. */
@@ -266,6 +321,11 @@ export const CONFIG_ENV_VARS: readonly string[] = Object.keys(envSchema.shape).m
 export interface ParseConfigOptions {
   /** This machine's host name, used to derive the default node id. @default {"localhost"} */
   hostname?: string;
+  /**
+   * This process's id, part of the default node id when `RATELIMITER_REUSE_PORT` is on (several
+   * processes then share one host and port). @default {0}
+   */
+  pid?: number;
 }
 
 /**
@@ -298,11 +358,25 @@ export function parseConfig(
     );
   }
   if (e.KEY_LAYOUT === "reference") issues.push(...referenceLayoutIssues(e));
+  issues.push(...redisModeIssues(e));
+  if (e.REUSE_PORT && e.REDIS_URL === undefined) {
+    issues.push(
+      `Cannot use "${PREFIX}REUSE_PORT" without ${PREFIX}REDIS_URL: processes sharing a port ` +
+        `would each count on their own embedded store, multiplying every limit by their number`,
+    );
+  }
   if (issues.length > 0) throw new ConfigError(issues);
   const hostname = sanitizeId(options.hostname ?? "localhost");
   return {
     redisUrl: e.REDIS_URL,
-    nodeId: e.NODE_ID ?? `${hostname}-${e.NODE_PORT}`,
+    redisMode: e.REDIS_MODE,
+    redisSentinelMaster: e.REDIS_SENTINEL_MASTER,
+    redisSentinelPassword: e.REDIS_SENTINEL_PASSWORD,
+    // Processes sharing a port (REUSE_PORT) need distinct ids: the process id tells them apart.
+    nodeId: e.NODE_ID ??
+      (e.REUSE_PORT
+        ? `${hostname}-${e.NODE_PORT}-${options.pid ?? 0}`
+        : `${hostname}-${e.NODE_PORT}`),
     nodeHost: e.NODE_HOST ?? "localhost",
     nodePort: e.NODE_PORT,
     listenHost: e.LISTEN_HOST ?? "0.0.0.0",
@@ -322,13 +396,87 @@ export function parseConfig(
     memoryMaxKeys: e.MEMORY_MAX_KEYS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
     blockCache: e.BLOCK_CACHE,
+    coalesce: e.COALESCE,
+    reusePort: e.REUSE_PORT,
     limitsPolicy: Object.fromEntries(
       ALGORITHMS.map((a): [Algorithm, PolicyMaxima] => [
         a,
         { limit: e.MAX_LIMIT[a], windowMs: e.MAX_WINDOW_MS[a], cost: e.MAX_COST[a] },
       ]),
     ) as Record<Algorithm, PolicyMaxima>,
+    grpcPort: e.GRPC_PORT,
+    rlsRateLimitHeaders: e.RLS_RATELIMIT_HEADERS,
+    rulesFile: e.RULES_FILE,
   };
+}
+
+/** Where the node's Redis is, as {@linkcode initRedis} takes it; `undefined` without Redis. */
+export function redisTarget(config: Config): RedisTarget | undefined {
+  if (config.redisUrl === undefined) return undefined;
+  return {
+    mode: config.redisMode,
+    urls: splitUrls(config.redisUrl),
+    sentinelMaster: config.redisSentinelMaster,
+    sentinelPassword: config.redisSentinelPassword,
+  };
+}
+
+/** Why the Redis mode cannot hold with the URLs and the other settings, if it cannot. */
+function redisModeIssues(e: z.infer<typeof envSchema>): string[] {
+  const issues: string[] = [];
+  const mode = e.REDIS_MODE;
+  const name = `"${PREFIX}REDIS_MODE"`;
+  const urls = e.REDIS_URL === undefined ? [] : splitUrls(e.REDIS_URL);
+  if (mode !== "standalone" && urls.length === 0) {
+    issues.push(
+      `Cannot use ${name} ${describe(mode)} without ${PREFIX}REDIS_URL: expected the ` +
+        (mode === "cluster" ? "seed nodes' URLs" : "sentinels' URLs") + ", separated by commas",
+    );
+  }
+  if (mode === "standalone" && urls.length > 1) {
+    issues.push(
+      `Cannot use "${PREFIX}REDIS_URL" with ${urls.length} URLs in standalone mode: expected ` +
+        `one, or ${PREFIX}REDIS_MODE cluster or sentinel`,
+    );
+  }
+  if (new Set(urls.map((u) => parseRedisUrl(u).tls)).size > 1) {
+    issues.push(
+      `Cannot use "${PREFIX}REDIS_URL": expected every URL redis:// or every URL rediss://, ` +
+        `received both`,
+    );
+  }
+  if (mode === "cluster") {
+    const withDatabase = urls.find((u) => parseRedisUrl(u).database !== 0);
+    if (withDatabase !== undefined) {
+      issues.push(
+        `Cannot use "${PREFIX}REDIS_URL" ${describe(redactUrl(withDatabase))} in cluster mode: ` +
+          `a Redis Cluster has only database 0`,
+      );
+    }
+    if (e.KEY_LAYOUT === "reference") {
+      issues.push(
+        `Cannot use "${PREFIX}KEY_LAYOUT" "reference" in cluster mode: the layout's keys have ` +
+          `no hash tag (the original service ran on one Redis); use the default layout`,
+      );
+    }
+  }
+  if (mode === "sentinel" && e.REDIS_SENTINEL_MASTER === undefined) {
+    issues.push(
+      `Cannot use ${name} "sentinel" without ${PREFIX}REDIS_SENTINEL_MASTER: expected the name ` +
+        `of the master the sentinels monitor`,
+    );
+  }
+  if (mode !== "sentinel") {
+    for (const variable of ["REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD"] as const) {
+      if (e[variable] !== undefined) {
+        issues.push(
+          `Cannot use "${PREFIX}${variable}" in ${mode} mode: expected it only with ` +
+            `${PREFIX}REDIS_MODE "sentinel"`,
+        );
+      }
+    }
+  }
+  return issues;
 }
 
 /** Why `RATELIMITER_KEY_LAYOUT=reference` cannot hold with the other settings, if it cannot. */

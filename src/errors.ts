@@ -55,6 +55,12 @@ export interface StoreUnavailableErrorOptions extends ErrorOptions {
    * others, as kind `unavailable`. @default {false}
    */
   counted?: boolean;
+  /**
+   * Whether only part of the backend failed while the rest answers (one master of a Redis
+   * Cluster): the circuit breaker then does not count it, so the keys of the other masters keep
+   * their exact answers. @default {false}
+   */
+  partial?: boolean;
 }
 
 /** Thrown by a store when its backend (Redis) cannot answer. Maps to 503. */
@@ -63,11 +69,14 @@ export class StoreUnavailableError extends Error {
   readonly kind: string | undefined;
   /** See {@linkcode StoreUnavailableErrorOptions.counted}. */
   readonly counted: boolean;
+  /** See {@linkcode StoreUnavailableErrorOptions.partial}. */
+  readonly partial: boolean;
 
   constructor(message: string, options?: StoreUnavailableErrorOptions) {
     super(message, options);
     this.name = "StoreUnavailableError";
     this.kind = options?.kind;
     this.counted = options?.counted ?? false;
+    this.partial = options?.partial ?? false;
   }
 }

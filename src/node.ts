@@ -24,8 +24,9 @@ import { MemoryNodeStats } from "./cluster/memory_node_stats.ts";
 import { LocalFigures, type NodeStats } from "./cluster/node_stats.ts";
 import { RedisNodeStats } from "./cluster/redis_node_stats.ts";
 import { DOWN_NODE_KEEP_FACTOR, NodeIdConflictError, type Registry } from "./cluster/registry.ts";
-import type { Config } from "./config.ts";
-import { redactUrl } from "./redis/redact.ts";
+import { type Config, redisTarget } from "./config.ts";
+import { describeTarget, type RedisTarget } from "./redis/target.ts";
+import { internalKeyPrefix, slotTag } from "./store/keys.ts";
 import { DEADLINE_PASSED, withDeadline } from "./deadline.ts";
 import { createApp } from "./http/app.ts";
 import { listen, type Listener } from "./http/listener.ts";
@@ -33,6 +34,7 @@ import type { Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { closeRedis, initRedis, type RedisClient } from "./redis/client.ts";
 import { isConnectionError } from "./redis/errors.ts";
+import { redisCall } from "./redis/call.ts";
 import { BlockCacheStore } from "./store/block_cache_store.ts";
 import { MemoryStore } from "./store/memory_store.ts";
 import { RedisStore } from "./store/redis_store.ts";
@@ -40,6 +42,11 @@ import { BreakerStore } from "./store/breaker_store.ts";
 import { FailureModeStore } from "./store/failure_mode_store.ts";
 import type { Store } from "./store/types.ts";
 import { VERSION } from "./version.ts";
+import type { GrpcServer } from "./envoy/grpc_server.ts";
+import { startH2GrpcServer } from "./envoy/h2_server.ts";
+import { createRateLimitService } from "./envoy/service.ts";
+import { Rules } from "./rules/rules_holder.ts";
+import { RulesError } from "./rules/rules_error.ts";
 
 /**
  * Thrown by {@linkcode createNode} and {@linkcode RatelimiterNode.serve} when the node cannot
@@ -65,8 +72,18 @@ export interface RatelimiterNode {
   readonly store: Store;
   /** This node's entry in the registry, started (heart-beating; registered once Redis answers). */
   readonly registry: NodeRegistry;
+  /**
+   * The operator's rules (`RATELIMITER_RULES_FILE`): `rules.current()` is the rule set in force,
+   * swapped whole on a reload (file change, or `rules.reload()` on SIGHUP).
+   */
+  readonly rules: Rules;
   /** The HTTP handler (the Hono app's `fetch`). */
   readonly fetch: Deno.ServeHandler;
+  /**
+   * The port of the gRPC server of Envoy's protocol once {@linkcode RatelimiterNode.serve} has
+   * started it; `undefined` before, or when `config.grpcPort` is 0.
+   */
+  readonly grpcPort: number | undefined;
   /**
    * Starts listening on `config.listenHost:config.nodePort`, started again when it dies (see
    * `src/http/listener.ts`). Resolves once the socket is bound (`listening` is logged when it
@@ -143,6 +160,30 @@ export function createStoreStack(options: StoreStackOptions): Store {
   });
 }
 
+/**
+ * Logs `redis_is_cluster_node` (error) when the one Redis of standalone or sentinel mode is a
+ * Redis Cluster node: it would answer MOVED for the keys of other masters' slots, so those checks
+ * would take the failure mode. Says nothing when Redis cannot tell.
+ */
+async function warnIfClusterNode(client: RedisClient, logger: Logger): Promise<void> {
+  try {
+    const info = await redisCall<string>(client, ["INFO", "cluster"]);
+    if (/cluster_enabled:1/.test(info)) {
+      logger.error("redis_is_cluster_node", {
+        message: "RATELIMITER_REDIS_URL names a Redis Cluster node: set " +
+          "RATELIMITER_REDIS_MODE=cluster, or the keys of other masters' slots fail",
+      });
+    }
+  } catch {
+    // An old or restricted Redis (INFO refused by ACL): nothing to say.
+  }
+}
+
+/** The prefix of the internal keys: hash-tagged on a Redis Cluster (see `store/keys.ts`). */
+function internalPrefixOf(config: Config, target: RedisTarget | undefined): string {
+  return internalKeyPrefix(config.keyPrefix, target?.mode === "cluster");
+}
+
 const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error);
 
 /** The backends and shared state of a node: all in memory, or all on one Redis. */
@@ -172,7 +213,8 @@ async function openBackends(
   logger: Logger,
 ): Promise<Backends> {
   const stack = { config, liveNodes, metrics, logger };
-  if (config.redisUrl === undefined) {
+  const target = redisTarget(config);
+  if (target === undefined) {
     const events = new MemoryEvents();
     const store = createStoreStack({ ...stack, events });
     logger.info("store_memory", { note: "no RATELIMITER_REDIS_URL: single node, embedded store" });
@@ -187,10 +229,14 @@ async function openBackends(
   }
   let events: ClusterEvents = new MemoryEvents();
   try {
-    const { client, unavailable, connected } = await initRedis(config.redisUrl, { logger });
+    const { client, unavailable, connected } = await initRedis(target, {
+      logger,
+      // Retries end before the store deadline, so a failure can still say which master failed.
+      retryWithinMs: Math.floor(config.storeTimeoutMs * 0.75),
+    });
     if (unavailable !== undefined) {
       logger.warn("redis_unavailable", {
-        url: redactUrl(config.redisUrl),
+        url: describeTarget(target),
         message: unavailable,
         failure_mode: config.failureMode,
         note: "serving /check in the failure mode and /ready 503; connecting and registering " +
@@ -202,25 +248,28 @@ async function openBackends(
       prefix: config.keyPrefix,
       keyLayout: config.keyLayout,
       referenceDefaults: { limit: config.defaultLimit, windowMs: config.defaultWindowMs },
+      coalesce: config.coalesce,
     });
     if (unavailable === undefined) {
       // A connection lost just now is no reason to stop: the scripts load on first use.
       await redis.init().catch((error) => {
         if (!isConnectionError(error)) throw error;
       });
+      if (target.mode !== "cluster") await warnIfClusterNode(client, logger);
     }
     events = await RedisEvents.connect({ client, prefix: config.keyPrefix, logger });
+    const internal = internalPrefixOf(config, target);
     return {
       client,
       connected,
       store: createStoreStack({ ...stack, redis, events }),
       events,
-      overrideStore: new RedisOverrideStore({ client, prefix: config.keyPrefix, events, logger }),
-      registryBackend: new RedisRegistry({ client, prefix: config.keyPrefix }),
+      overrideStore: new RedisOverrideStore({ client, prefix: internal, events, logger }),
+      registryBackend: new RedisRegistry({ client, prefix: internal }),
     };
   } catch (error) {
     logger.error("redis_unavailable", {
-      url: redactUrl(config.redisUrl),
+      url: describeTarget(target),
       message: messageOf(error),
     });
     await events.close();
@@ -251,6 +300,21 @@ export async function createNode(
   }
 
   const metrics = createMetrics({ nodeId: config.nodeId });
+  // First, before anything opens: a node must not start with rules it cannot read.
+  let rules: Rules;
+  try {
+    rules = await Rules.load({
+      path: config.rulesFile,
+      logger,
+      onReload: (result) => metrics.rulesReloads.labels({ result }).inc(),
+    });
+  } catch (error) {
+    if (!(error instanceof RulesError)) throw error;
+    logger.error("invalid_rules", { path: config.rulesFile, issues: error.issues });
+    throw new NodeStartError(`Cannot start the node: invalid rules in ${config.rulesFile}`, {
+      cause: error,
+    });
+  }
   // Replaced once the registry exists; the local failure mode divides limits by the live nodes.
   let liveNodeCount = () => 1;
   // Replaced once the node can close itself (below).
@@ -260,7 +324,10 @@ export async function createNode(
     () => liveNodeCount(),
     metrics,
     logger,
-  );
+  ).catch(async (error) => {
+    await rules.close();
+    throw error;
+  });
 
   const registry = new NodeRegistry({
     backend: registryBackend,
@@ -273,7 +340,7 @@ export async function createNode(
   });
   liveNodeCount = () => registry.liveNodeCount();
   const closeBackends = async () => {
-    await Promise.all([overrideStore.close(), events.close(), store.close()]);
+    await Promise.all([overrideStore.close(), events.close(), store.close(), rules.close()]);
     await closeRedis({ timeoutMs: 2000 });
   };
   try {
@@ -300,10 +367,23 @@ export async function createNode(
     : new RedisNodeStats({
       ...statsOptions,
       client,
-      prefix: config.keyPrefix,
+      prefix: internalPrefixOf(config, redisTarget(config)),
       keepMs: config.nodeTtlSeconds * 1000 * DOWN_NODE_KEEP_FACTOR,
     });
   nodeStats.start();
+
+  // Envoy's ShouldRateLimit, shared by the gRPC server and `POST /json`.
+  const rls = createRateLimitService({
+    store,
+    rules: () => rules.current(),
+    overrides: overrideStore,
+    metrics,
+    rateLimitHeaders: config.rlsRateLimitHeaders,
+    // One script may only touch one slot's keys: on a cluster, atomic per slot tag.
+    ...(config.redisUrl !== undefined && config.redisMode === "cluster"
+      ? { atomicScope: slotTag }
+      : {}),
+  });
 
   const app = createApp({
     config,
@@ -314,6 +394,8 @@ export async function createNode(
     registry,
     nodeStats,
     events,
+    rls,
+    rules,
   });
 
   const setActiveCounters = (n: number) => metrics.activeCounters.set(n);
@@ -322,6 +404,7 @@ export async function createNode(
     : new RedisActiveCounters({
       client,
       prefix: config.keyPrefix,
+      internalPrefix: internalPrefixOf(config, redisTarget(config)),
       instance: registry.instance,
       set: setActiveCounters,
       logger,
@@ -329,6 +412,7 @@ export async function createNode(
   activeCounters.start();
 
   let listener: Listener | undefined;
+  let grpcServer: GrpcServer | undefined;
   let served!: (listener: Listener) => void;
   const listening = new Promise<Listener>((resolve) => served = resolve);
   let conflicted!: (error: NodeStartError) => void;
@@ -347,10 +431,12 @@ export async function createNode(
       });
       // Stop accepting, then wait for in-flight requests, bounded by the grace period.
       let result = "drained";
+      const grpcClosed = grpcServer?.close(config.shutdownGraceMs);
       if (listener !== undefined) {
         const drained = await withDeadline(listener.shutdown(), config.shutdownGraceMs);
         if (drained === DEADLINE_PASSED) result = "timeout";
       }
+      await grpcClosed;
       await Promise.all([activeCounters.stop(), nodeStats.stop(), deregistered]);
       await closeBackends();
       logger.info("shutdown_complete", { signal: reason, in_flight: result });
@@ -382,15 +468,20 @@ export async function createNode(
   return {
     store,
     registry,
+    rules,
     fetch: app.fetch,
+    get grpcPort() {
+      return grpcServer?.port;
+    },
     finished,
     close,
-    serve() {
-      if (listener !== undefined) return Promise.resolve();
+    async serve() {
+      if (listener !== undefined) return;
       try {
         listener = listen({
           hostname: config.listenHost,
           port: config.nodePort,
+          reusePort: config.reusePort,
           handler: app.fetch,
           logger,
           onListen: ({ hostname, port }, restarts) => {
@@ -408,16 +499,36 @@ export async function createNode(
         });
       } catch (error) {
         logger.error("listen_failed", { port: config.nodePort, message: messageOf(error) });
-        return (async () => {
+        await activeCounters.stop();
+        await nodeStats.stop();
+        await registry.stop().catch(() => {});
+        await closeBackends();
+        throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });
+      }
+      if (config.grpcPort !== 0) {
+        try {
+          grpcServer = await startH2GrpcServer({
+            hostname: config.listenHost,
+            port: config.grpcPort,
+            shouldRateLimit: rls,
+            serving: () => stopping === undefined,
+            bodyTimeoutMs: config.bodyTimeoutMs,
+            logger,
+            metrics,
+          });
+        } catch (error) {
+          logger.error("listen_failed", { port: config.grpcPort, message: messageOf(error) });
+          await listener.shutdown().catch(() => {});
           await activeCounters.stop();
           await nodeStats.stop();
           await registry.stop().catch(() => {});
           await closeBackends();
-          throw new NodeStartError("Cannot start the node: cannot listen", { cause: error });
-        })();
+          throw new NodeStartError("Cannot start the node: cannot listen for gRPC", {
+            cause: error,
+          });
+        }
       }
       served(listener);
-      return Promise.resolve();
     },
   };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CONFIG_ENV_VARS, ConfigError, parseConfig } from "../src/config.ts";
+import { CONFIG_ENV_VARS, ConfigError, parseConfig, redisTarget } from "../src/config.ts";
 import { DEFAULT_LIMITS_POLICY } from "../src/limiter/limits_policy.ts";
 import { ALGORITHMS } from "../src/limiter/types.ts";
 
@@ -7,6 +7,10 @@ Deno.test("parseConfig() applies the documented defaults", () => {
   const config = parseConfig({}, { hostname: "box" });
   assert.deepEqual(config, {
     redisUrl: undefined,
+    redisMode: "standalone",
+    redisSentinelMaster: undefined,
+    redisSentinelPassword: undefined,
+    reusePort: false,
     nodeId: "box-8000",
     nodeHost: "localhost",
     nodePort: 8000,
@@ -28,7 +32,11 @@ Deno.test("parseConfig() applies the documented defaults", () => {
     bodyTimeoutMs: 10_000,
 
     blockCache: true,
+    coalesce: true,
     limitsPolicy: DEFAULT_LIMITS_POLICY,
+    grpcPort: 8081,
+    rlsRateLimitHeaders: false,
+    rulesFile: undefined,
   });
 });
 
@@ -61,6 +69,31 @@ Deno.test("parseConfig() derives distinct default node ids from host and port", 
   const a = parseConfig({ RATELIMITER_NODE_PORT: "8001" }, { hostname: "h" });
   const b = parseConfig({ RATELIMITER_NODE_PORT: "8002" }, { hostname: "h" });
   assert.notEqual(a.nodeId, b.nodeId);
+});
+
+Deno.test("parseConfig() reads RATELIMITER_REUSE_PORT and then tells processes apart by pid", () => {
+  assert.equal(parseConfig({}).reusePort, false);
+  const redis = { RATELIMITER_REDIS_URL: "redis://127.0.0.1:6379", RATELIMITER_NODE_PORT: "8001" };
+  const a = parseConfig({ ...redis, RATELIMITER_REUSE_PORT: "true" }, { hostname: "h", pid: 41 });
+  const b = parseConfig({ ...redis, RATELIMITER_REUSE_PORT: "true" }, { hostname: "h", pid: 42 });
+  assert.equal(a.reusePort, true);
+  assert.equal(a.nodeId, "h-8001-41");
+  assert.equal(b.nodeId, "h-8001-42");
+  // Without the setting the id stays host-port, whatever the pid.
+  assert.equal(parseConfig(redis, { hostname: "h", pid: 41 }).nodeId, "h-8001");
+  // An explicit id wins.
+  const named = parseConfig(
+    { ...redis, RATELIMITER_REUSE_PORT: "true", RATELIMITER_NODE_ID: "edge-1" },
+    { hostname: "h", pid: 41 },
+  );
+  assert.equal(named.nodeId, "edge-1");
+});
+
+Deno.test("parseConfig() refuses RATELIMITER_REUSE_PORT on the embedded store", () => {
+  assert.throws(
+    () => parseConfig({ RATELIMITER_REUSE_PORT: "true" }),
+    /Cannot use "RATELIMITER_REUSE_PORT" without RATELIMITER_REDIS_URL/,
+  );
 });
 
 Deno.test("parseConfig() names every bad variable, the value and what was expected", () => {
@@ -176,6 +209,15 @@ Deno.test("parseConfig() reads RATELIMITER_BLOCK_CACHE as a boolean", () => {
   );
 });
 
+Deno.test("parseConfig() reads RATELIMITER_COALESCE as a boolean, on by default", () => {
+  assert.equal(parseConfig({}).coalesce, true);
+  assert.equal(parseConfig({ RATELIMITER_COALESCE: "false" }).coalesce, false);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_COALESCE: "sometimes" }),
+    /"RATELIMITER_COALESCE": expected true or false, received "sometimes"/,
+  );
+});
+
 Deno.test("CONFIG_ENV_VARS lists every variable parseConfig() reads, prefixed", () => {
   assert.ok(CONFIG_ENV_VARS.length > 10);
   for (const name of CONFIG_ENV_VARS) assert.match(name, /^RATELIMITER_[A-Z_]+$/);
@@ -276,5 +318,136 @@ Deno.test("parseConfig() never echoes an invalid admin token or Redis password",
       () => parseConfig({ RATELIMITER_REDIS_URL: url }),
       (e: unknown) => e instanceof ConfigError && !e.message.includes("hunter2"),
     );
+  }
+});
+
+Deno.test("parseConfig() reads the gRPC port (0 turns it off) and the RLS headers setting", () => {
+  const config = parseConfig({
+    RATELIMITER_GRPC_PORT: "0",
+    RATELIMITER_RLS_RATELIMIT_HEADERS: "true",
+  });
+  assert.equal(config.grpcPort, 0);
+  assert.equal(config.rlsRateLimitHeaders, true);
+  assert.equal(parseConfig({ RATELIMITER_GRPC_PORT: "9081" }).grpcPort, 9081);
+  assert.throws(
+    () => parseConfig({ RATELIMITER_GRPC_PORT: "70000" }),
+    /Cannot parse "RATELIMITER_GRPC_PORT": expected an integer from 0 to 65535/,
+  );
+});
+
+Deno.test("parseConfig() reads RATELIMITER_RULES_FILE as a path, unset meaning no rules", () => {
+  assert.equal(parseConfig({}).rulesFile, undefined);
+  assert.equal(
+    parseConfig({ RATELIMITER_RULES_FILE: "/etc/ratelimiter/rules" }).rulesFile,
+    "/etc/ratelimiter/rules",
+  );
+  assert.throws(
+    () => parseConfig({ RATELIMITER_RULES_FILE: "a\0b" }),
+    /RATELIMITER_RULES_FILE/,
+  );
+});
+
+Deno.test("parseConfig() reads the Redis mode, URL lists and sentinel settings", () => {
+  const cluster = parseConfig({
+    RATELIMITER_REDIS_MODE: "Cluster",
+    RATELIMITER_REDIS_URL: " redis://u:pw@127.0.0.1:7000 , redis://u:pw@127.0.0.1:7001",
+  });
+  assert.equal(cluster.redisMode, "cluster");
+  assert.equal(cluster.redisUrl, "redis://u:pw@127.0.0.1:7000,redis://u:pw@127.0.0.1:7001");
+  assert.deepEqual(redisTarget(cluster), {
+    mode: "cluster",
+    urls: ["redis://u:pw@127.0.0.1:7000", "redis://u:pw@127.0.0.1:7001"],
+    sentinelMaster: undefined,
+    sentinelPassword: undefined,
+  });
+  const sentinel = parseConfig({
+    RATELIMITER_REDIS_MODE: "sentinel",
+    RATELIMITER_REDIS_URL: "rediss://:datapw@s1:26379,rediss://:datapw@s2:26379",
+    RATELIMITER_REDIS_SENTINEL_MASTER: "mymaster",
+    RATELIMITER_REDIS_SENTINEL_PASSWORD: "sentinel-secret",
+  });
+  assert.equal(sentinel.redisMode, "sentinel");
+  assert.equal(sentinel.redisSentinelMaster, "mymaster");
+  assert.equal(sentinel.redisSentinelPassword, "sentinel-secret");
+  assert.equal(redisTarget(sentinel)?.urls.length, 2);
+  assert.equal(parseConfig({ RATELIMITER_REDIS_URL: "redis://h:1" }).redisMode, "standalone");
+  assert.equal(redisTarget(parseConfig({})), undefined);
+});
+
+Deno.test("parseConfig() refuses Redis mode settings that cannot hold, naming each", () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ RATELIMITER_REDIS_MODE: "replicated" }, /REDIS_MODE.*one of standalone, cluster, sentinel/],
+    [{ RATELIMITER_REDIS_MODE: "cluster" }, /"cluster" without RATELIMITER_REDIS_URL/],
+    [{ RATELIMITER_REDIS_MODE: "sentinel" }, /"sentinel" without RATELIMITER_REDIS_URL/],
+    [{ RATELIMITER_REDIS_URL: "redis://a:1,redis://b:2" }, /2 URLs in standalone mode/],
+    [
+      { RATELIMITER_REDIS_MODE: "cluster", RATELIMITER_REDIS_URL: "redis://a:1,http://b:2" },
+      /expected a redis:\/\/ or rediss:\/\/ URL.*"http:\/\/b:2\/?"/,
+    ],
+    [
+      { RATELIMITER_REDIS_MODE: "cluster", RATELIMITER_REDIS_URL: "redis://a:1,rediss://b:2" },
+      /every URL redis:\/\/ or every URL rediss:\/\//,
+    ],
+    [
+      { RATELIMITER_REDIS_MODE: "cluster", RATELIMITER_REDIS_URL: "redis://a:1/3" },
+      /only database 0/,
+    ],
+    [
+      {
+        RATELIMITER_REDIS_MODE: "cluster",
+        RATELIMITER_REDIS_URL: "redis://a:1",
+        RATELIMITER_KEY_LAYOUT: "reference",
+        RATELIMITER_MAX_COST: "sliding_log=100",
+      },
+      /"reference" in cluster mode/,
+    ],
+    [
+      { RATELIMITER_REDIS_MODE: "sentinel", RATELIMITER_REDIS_URL: "redis://s:26379" },
+      /without RATELIMITER_REDIS_SENTINEL_MASTER/,
+    ],
+    [
+      { RATELIMITER_REDIS_URL: "redis://h:1", RATELIMITER_REDIS_SENTINEL_MASTER: "m" },
+      /REDIS_SENTINEL_MASTER" in standalone mode/,
+    ],
+    [
+      {
+        RATELIMITER_REDIS_MODE: "sentinel",
+        RATELIMITER_REDIS_URL: "redis://s:26379",
+        RATELIMITER_REDIS_SENTINEL_MASTER: "bad name!",
+      },
+      /REDIS_SENTINEL_MASTER.*1 to 128 characters/,
+    ],
+  ];
+  for (const [env, expected] of cases) {
+    assert.throws(() => parseConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError, JSON.stringify(env));
+      assert.match(error.message, expected);
+      return true;
+    });
+  }
+});
+
+Deno.test("parseConfig() never echoes a Redis or sentinel password in its errors", () => {
+  const envs: Record<string, string>[] = [
+    {
+      RATELIMITER_REDIS_MODE: "cluster",
+      RATELIMITER_REDIS_URL: "redis://:hunter2@a:1,ftp://:hunter2@b",
+    },
+    { RATELIMITER_REDIS_URL: "redis://:hunter2@a:1,redis://:hunter2@b:2" },
+    { RATELIMITER_REDIS_MODE: "cluster", RATELIMITER_REDIS_URL: "redis://:hunter2@a:1/4" },
+    {
+      RATELIMITER_REDIS_MODE: "sentinel",
+      RATELIMITER_REDIS_URL: "redis://:hunter2@s:1",
+      RATELIMITER_REDIS_SENTINEL_MASTER: "m",
+      RATELIMITER_REDIS_SENTINEL_PASSWORD: "hunter2 with spaces",
+    },
+    { RATELIMITER_REDIS_URL: "redis://h:1", RATELIMITER_REDIS_SENTINEL_PASSWORD: "hunter2" },
+  ];
+  for (const env of envs) {
+    assert.throws(() => parseConfig(env), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.doesNotMatch(error.message, /hunter2/, error.message);
+      return true;
+    });
   }
 });

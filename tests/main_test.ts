@@ -92,7 +92,11 @@ Deno.test({
 async function runHealthcheck(port: number): Promise<number> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...nodePermissionFlags(), MAIN, "--healthcheck"],
-    env: { RATELIMITER_NODE_PORT: String(port), RATELIMITER_LISTEN_HOST: "127.0.0.1" },
+    env: {
+      RATELIMITER_NODE_PORT: String(port),
+      RATELIMITER_LISTEN_HOST: "127.0.0.1",
+      RATELIMITER_GRPC_PORT: "0",
+    },
     stdout: "null",
     stderr: "null",
   }).output();
@@ -147,7 +151,11 @@ async function devTaskStoppedBy(signal: Deno.Signal) {
   const child = new Deno.Command("setsid", {
     args: [Deno.execPath(), "task", "dev"],
     cwd: new URL("..", import.meta.url).pathname,
-    env: { RATELIMITER_NODE_PORT: String(port), RATELIMITER_LISTEN_HOST: "127.0.0.1" },
+    env: {
+      RATELIMITER_NODE_PORT: String(port),
+      RATELIMITER_LISTEN_HOST: "127.0.0.1",
+      RATELIMITER_GRPC_PORT: "0",
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -212,6 +212,9 @@ export async function runCluster(
       RATELIMITER_REDIS_URL: redisUrl!,
       RATELIMITER_NODE_ID: `node-${i + 1}`,
       RATELIMITER_NODE_PORT: String(port),
+      // Envoy's gRPC protocol 1000 ports above the HTTP port (9001–9003 for 8001–8003), unless
+      // RATELIMITER_GRPC_PORT=0 turns it off.
+      RATELIMITER_GRPC_PORT: passThrough.RATELIMITER_GRPC_PORT === "0" ? "0" : String(port + 1000),
       RATELIMITER_NODE_HOST: options.listenHost === "0.0.0.0" ? "127.0.0.1" : options.listenHost,
       RATELIMITER_LISTEN_HOST: options.listenHost,
     })

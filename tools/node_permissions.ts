@@ -10,20 +10,25 @@
 import { CONFIG_ENV_VARS } from "../src/config.ts";
 
 /**
- * Variables read by libraries, not by the service: node-redis reads these two when Redis sends a
- * maintenance notice. Without them the read would throw `NotCapable` inside the client.
+ * Variables read by libraries, not by the service: node-redis reads the first two when Redis sends
+ * a maintenance notice, and the `yaml` parser the last two (debug switches) whenever it parses the
+ * rules file. Without them the read would throw `NotCapable` inside the library.
  */
 export const LIBRARY_ENV_VARS: readonly string[] = [
   "REDIS_DEBUG_MAINTENANCE",
   "REDIS_EMIT_DIAGNOSTICS",
+  "LOG_TOKENS",
+  "LOG_STREAM",
 ];
 
 /** Every variable a node may read: the config's `RATELIMITER_*` variables, then the libraries'. */
 export const NODE_ENV_VARS: readonly string[] = [...CONFIG_ENV_VARS, ...LIBRARY_ENV_VARS];
 
 /**
- * The `deno run` / `deno compile` permission flags of a node: network, the listed variables, and
- * the host name (for the default node id). No file access: Deno grants `/proc/self`, where
+ * The `deno run` / `deno compile` permission flags of a node: network, the listed variables, the
+ * host name (for the default node id), and reading files, for the rules file
+ * (`RATELIMITER_RULES_FILE`, any path the operator chooses; read and watched). No writing. Deno
+ * grants `/proc/self`, where
  * prom-client would read process metrics, only with `--allow-all`, so `src/metrics/metrics.ts` drops
  * those metrics instead. prom-client still tries to read `/proc/self/limits` once when its default
  * metrics are created, so every command also passes `--no-prompt`: the read then fails quietly
@@ -34,6 +39,7 @@ export function nodePermissionFlags(): string[] {
     "--allow-net",
     `--allow-env=${NODE_ENV_VARS.join(",")}`,
     "--allow-sys=hostname",
+    "--allow-read",
   ];
 }
 

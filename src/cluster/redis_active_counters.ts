@@ -12,9 +12,9 @@
  * @module
  */
 import { ActiveCounters, type ActiveCountersOptions } from "./active_counters.ts";
-import { redisCall } from "../redis/call.ts";
+import { REDIS_CALL_TIMEOUT_MS, redisCall, settleCall } from "../redis/call.ts";
 import { RedisScript } from "../redis/script.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient } from "../redis/connection.ts";
 import { activeCountersKey, activeCountersLockKey, counterScanPattern } from "../store/keys.ts";
 
 /**
@@ -40,6 +40,11 @@ export interface RedisActiveCountersOptions extends ActiveCountersOptions {
   client: RedisClient;
   /** Prefix of every key. */
   prefix: string;
+  /**
+   * Prefix of the lock and the published count (`internalKeyPrefix`: hash-tagged on a cluster).
+   * @default {prefix}
+   */
+  internalPrefix?: string;
   /** Random id of this process (the lock's value). */
   instance: string;
   /** Milliseconds between ticks. @default {1000} */
@@ -54,25 +59,29 @@ export interface RedisActiveCountersOptions extends ActiveCountersOptions {
 export class RedisActiveCounters extends ActiveCounters {
   readonly #client: RedisClient;
   readonly #prefix: string;
+  readonly #internalPrefix: string;
   readonly #instance: string;
   readonly #scanCount: number;
   readonly #scansPerTick: number;
   readonly #lock = new RedisScript(COUNT_LOCK_SCRIPT);
   #cursor = "0";
+  /** The master the pass stands on (an index into the masters in address order). */
+  #node = 0;
   #partial = 0;
 
   constructor(options: RedisActiveCountersOptions) {
     super(options, 1000);
     this.#client = options.client;
     this.#prefix = options.prefix;
+    this.#internalPrefix = options.internalPrefix ?? options.prefix;
     this.#instance = options.instance;
     this.#scanCount = options.scanCount ?? 1000;
     this.#scansPerTick = options.scansPerTick ?? 10;
   }
 
   protected async count(): Promise<number | undefined> {
-    const lockKey = activeCountersLockKey(this.#prefix);
-    const countKey = activeCountersKey(this.#prefix);
+    const lockKey = activeCountersLockKey(this.#internalPrefix);
+    const countKey = activeCountersKey(this.#internalPrefix);
     const lockMs = Math.max(5000, this.intervalMs * 5);
     const [held, published] = await this.#lock.run<[number, string]>(
       this.#client,
@@ -82,24 +91,41 @@ export class RedisActiveCounters extends ActiveCounters {
     if (held !== 1) {
       // Another node counts; forget any pass this one had started before losing the lock.
       this.#cursor = "0";
+      this.#node = 0;
       this.#partial = 0;
       return parsePublished(published);
     }
     const pattern = counterScanPattern(this.#prefix);
+    // On a cluster the pass goes through every master, one after the other.
+    const masters = this.#client.masters();
     for (let step = 0; step < this.#scansPerTick; step++) {
-      const [next, keys] = await redisCall<[string, string[]]>(this.#client, [
-        "SCAN",
-        this.#cursor,
-        "MATCH",
-        pattern,
-        "COUNT",
-        String(this.#scanCount),
-      ]);
-      this.#partial += keys.length;
+      const node = masters[this.#node];
+      let next = "0";
+      if (node !== undefined) {
+        const [cursor, keys] = await settleCall(
+          () =>
+            node.sendCommand<[string, string[]]>([
+              "SCAN",
+              this.#cursor,
+              "MATCH",
+              pattern,
+              "COUNT",
+              String(this.#scanCount),
+            ]),
+          REDIS_CALL_TIMEOUT_MS,
+        );
+        this.#partial += keys.length;
+        next = cursor;
+      }
       this.#cursor = next;
+      if (next === "0" && this.#node + 1 < masters.length) {
+        this.#node++;
+        continue;
+      }
       if (next === "0") {
         const count = this.#partial;
         this.#partial = 0;
+        this.#node = 0;
         await redisCall(this.#client, [
           "SET",
           countKey,

@@ -2,6 +2,13 @@
  * {@linkcode ClusterEvents} over Redis pub/sub on the channel `<prefix>:events`, so every node
  * (this one included) hears about overrides that changed and counters that were reset.
  *
+ * On a Redis Cluster the subscriber listens on one node and classic `PUBLISH` is broadcast to
+ * every node over the cluster bus, so every node hears every event whichever node it reaches.
+ * Sharded pub/sub (`SSUBSCRIBE`) would save that broadcast, but it pins one channel to one slot,
+ * so all events would still go through one master; at the rate events occur (an override changed,
+ * a counter reset: operator actions) the broadcast costs nothing measurable, and classic pub/sub
+ * works the same in every mode.
+ *
  * Pub/sub delivers at most once: a message sent while a node is disconnected is lost. Listeners
  * must therefore treat an event as a hint to refresh early, never as the only way to converge
  * (the override cache also polls a version key).
@@ -16,7 +23,7 @@ import {
 } from "./events.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient, RedisSubscriber } from "../redis/connection.ts";
 import { DEFAULT_KEY_PREFIX, eventsChannel } from "../store/keys.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
@@ -37,7 +44,7 @@ export class RedisEvents implements ClusterEvents {
   /** The channel events travel on. */
   readonly channel: string;
   readonly #client: RedisClient;
-  readonly #subscriber: RedisClient;
+  readonly #subscriber: RedisSubscriber;
   readonly #timeoutMs: number;
   readonly #logger: Logger;
   readonly #listeners = new Set<ClusterEventListener>();
@@ -45,7 +52,7 @@ export class RedisEvents implements ClusterEvents {
 
   private constructor(
     client: RedisClient,
-    subscriber: RedisClient,
+    subscriber: RedisSubscriber,
     channel: string,
     timeoutMs: number,
     logger: Logger,
@@ -68,7 +75,7 @@ export class RedisEvents implements ClusterEvents {
     const timeoutMs = options.timeoutMs ?? REDIS_CALL_TIMEOUT_MS;
     const logger = options.logger ?? silentLogger;
     // A connection in subscriber mode can run no other command, hence a dedicated one.
-    const subscriber = options.client.duplicate({ name: "ratelimiter-events" });
+    const subscriber = options.client.subscriber("ratelimiter-events");
     let lastError = "";
     subscriber.on("error", (error: Error) => {
       if (error.message !== lastError) {
@@ -91,7 +98,7 @@ export class RedisEvents implements ClusterEvents {
       // Retries with the client's backoff until Redis answers; resolves early if closed meanwhile.
       await subscriber.connect();
       if (events.#closed) return;
-      await subscriber.subscribe(events.channel, (message) => events.#deliver(message));
+      await subscriber.subscribe(events.channel, (message: string) => events.#deliver(message));
       if (!waitForIt) logger.info("events_subscribed", { channel: events.channel });
     })();
     subscribed.catch((error) => {

@@ -10,7 +10,7 @@
  */
 import { type NodeFigures, NodeStats, type NodeStatsOptions, parseFigures } from "./node_stats.ts";
 import { redisCall } from "../redis/call.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient } from "../redis/connection.ts";
 import { nodeStatsKey } from "../store/keys.ts";
 
 /** Options for {@linkcode RedisNodeStats}. */

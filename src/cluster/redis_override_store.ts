@@ -28,7 +28,7 @@ import {
 } from "./override_store.ts";
 import { REDIS_CALL_TIMEOUT_MS, redisCall } from "../redis/call.ts";
 import { RedisScript } from "../redis/script.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient } from "../redis/connection.ts";
 import { DEFAULT_KEY_PREFIX, overridesKey, overridesVersionKey } from "../store/keys.ts";
 
 /**

@@ -9,7 +9,7 @@
 import type { WallClock } from "../clock.ts";
 import type { RedisReply } from "../redis/call.ts";
 import { RedisScript } from "../redis/script.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient } from "../redis/connection.ts";
 import { DEFAULT_KEY_PREFIX, nodesKey } from "../store/keys.ts";
 import type {
   NodeRecord,

@@ -18,6 +18,9 @@ import { createDashboardRoutes } from "./routes/dashboard.ts";
 import { createDocsRoutes } from "./routes/docs.ts";
 import { createCheckHandler, createCheckRoutes, MAX_BATCH_BODY_BYTES } from "./routes/check.ts";
 import { createHealthRoutes } from "./routes/health.ts";
+import { createEnvoyJsonRoutes } from "./routes/envoy_json.ts";
+import { createRateLimitService, type ShouldRateLimit } from "../envoy/service.ts";
+import { createRulesRoutes } from "./routes/rules.ts";
 import { createOpenApiRoutes } from "./routes/openapi.ts";
 import { httpMetrics, HttpRequestMetrics } from "./middleware/http_metrics.ts";
 import { requestLimits } from "./middleware/request_limits.ts";
@@ -27,6 +30,7 @@ import { createErrorResponse } from "./errors.ts";
 import { rawPath } from "./path_key.ts";
 import { keyProblem } from "../limiter/bounds.ts";
 import type { Store } from "../store/types.ts";
+import type { Rules } from "../rules/rules_holder.ts";
 
 /** Everything {@linkcode createApp} needs, passed in so tests can build any part in isolation. */
 export interface AppDeps {
@@ -52,11 +56,18 @@ export interface AppDeps {
   events?: ClusterEvents;
   /** Time source for durations, in ms. @default {performance.now} */
   clock?: MonotonicClock;
+  /**
+   * Envoy's `ShouldRateLimit`, answered over JSON by `POST /json` (the node shares it with its gRPC
+   * server). @default {one on `store`, the overrides and `rules`}
+   */
+  rls?: ShouldRateLimit;
+  /** The operator's rules, shown by `GET /api/rules`. @default {none loaded} */
+  rules?: Rules;
 }
 
 /**
  * Builds the HTTP application of one node: the HTTP metrics, then the request limits, then the
- * routes (`/check*`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
+ * routes (`/check*`, `/json`, `/health`, `/ready`, `/api/*`, `/metrics`, `/docs`, `/dashboard`); 404 and 405 (with
  * `Allow`) for what no route takes; every error answered by the one error mapping; and the exact
  * `POST /check` answered by its fast path in front of Hono.
  */
@@ -100,6 +111,18 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", createCheckRoutes(checkOptions));
   app.route("/", createHealthRoutes({ nodeId: config.nodeId, store }));
   app.route(
+    "/",
+    createEnvoyJsonRoutes(
+      deps.rls ?? createRateLimitService({
+        store,
+        rules: () => deps.rules?.current(),
+        overrides,
+        metrics,
+        rateLimitHeaders: config.rlsRateLimitHeaders,
+      }),
+    ),
+  );
+  app.route(
     "/api",
     createAdminRoutes({
       store,
@@ -110,6 +133,13 @@ export function createApp(deps: AppDeps): Hono {
       defaults,
       auth: { token: config.adminToken, readAuth: config.adminReadAuth },
       logger,
+    }),
+  );
+  app.route(
+    "/api",
+    createRulesRoutes({
+      rules: deps.rules,
+      auth: { token: config.adminToken, readAuth: config.adminReadAuth },
     }),
   );
   app.route(

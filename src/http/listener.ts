@@ -31,6 +31,11 @@ export interface ListenOptions {
   hostname: string;
   port: number;
   handler: Deno.ServeHandler;
+  /**
+   * Bind with `SO_REUSEPORT` (Linux only; ignored elsewhere by Deno), so other processes may listen
+   * on the same port and the kernel spreads new connections over them. @default {false}
+   */
+  reusePort?: boolean;
   /** Called each time the socket listens (the first time and after every new start). */
   onListen?: (addr: Deno.NetAddr, restarts: number) => void;
   logger: Logger;
@@ -75,6 +80,7 @@ export function listen(options: ListenOptions): Listener {
     Deno.serve({
       hostname: options.hostname,
       port: options.port,
+      reusePort: options.reusePort ?? false,
       onListen: (addr) => options.onListen?.(addr as Deno.NetAddr, restarts),
     }, options.handler);
 

@@ -21,6 +21,7 @@ import {
 } from "../limiter/bounds.ts";
 import type { LimitsPolicy } from "../limiter/limits_policy.ts";
 import { ALGORITHMS } from "../limiter/types.ts";
+import { RULE_UNITS, type RuleUnit } from "../rules/types.ts";
 import { STORE_FULL_CODE } from "../store/memory_store.ts";
 import { CIRCUIT_STATES } from "../store/circuit_breaker.ts";
 import { VERSION } from "../version.ts";
@@ -118,6 +119,51 @@ export const nodesAnswerSchema = z.strictObject({
     last_heartbeat_age_ms: z.number().min(0),
     version: z.string(),
     self: z.boolean().meta({ description: "True for the node that answered" }),
+  })),
+});
+
+/** zod schema of one rule in the answer of `GET /api/rules`. */
+export const ruleViewSchema = z.strictObject({
+  path: z.array(z.string()).meta({
+    description: "Where the rule sits in its domain: `key_value` per level, or `key` for a default",
+  }),
+  name: z.string().nullable(),
+  unlimited: z.boolean(),
+  requests_per_unit: z.int().min(0).meta({ description: "0 when unlimited" }),
+  unit: z.enum(Object.keys(RULE_UNITS) as [RuleUnit, ...RuleUnit[]]).nullable().meta({
+    description: "Null when the rule is unlimited or written with a `window`",
+  }),
+  unit_multiplier: z.int().min(1).meta({
+    description: "envoyproxy/ratelimit's unit_multiplier: the window is this many units",
+  }),
+  window_ms: z.int().min(0).meta({
+    description: "The unit's or the window's length; 0 when unlimited",
+  }),
+  algorithm: algorithmSchema,
+  burst: z.int().min(1).nullable(),
+  refill_rate: z.int().min(1).nullable(),
+  shadow_mode: z.boolean(),
+  detailed_metric: z.boolean(),
+  replaces: z.array(z.string()),
+});
+
+/** zod schema of the answer of `GET /api/rules`. */
+export const rulesAnswerSchema = z.strictObject({
+  path: z.string().nullable().meta({ description: "RATELIMITER_RULES_FILE; null when unset" }),
+  files: z.array(z.string()).meta({ description: "The files read, in load order" }),
+  hash: z.string().meta({ description: "SHA-256 (hex) of the files' names and contents" }),
+  loaded_at: isoTime.nullable().meta({ description: "When the rules in force were loaded" }),
+  last_reload: z.strictObject({
+    result: z.enum(["ok", "error"]),
+    at: isoTime,
+    issues: z.array(z.string()).meta({
+      description: "Why it was refused (the rules in force stayed), each naming file, document " +
+        "and path",
+    }),
+  }).nullable().meta({ description: "The last reload (file change or SIGHUP); null before one" }),
+  domains: z.array(z.strictObject({
+    domain: z.string(),
+    rules: z.array(ruleViewSchema),
   })),
 });
 
@@ -424,6 +470,94 @@ function peekParameters(): JsonObject[] {
   });
 }
 
+const RLS_UNIT_NAMES = ["SECOND", "MINUTE", "HOUR", "DAY", "MONTH", "YEAR", "WEEK"];
+const RLS_CODE_NAMES = ["UNKNOWN", "OK", "OVER_LIMIT"];
+const RLS_UINT64 = {
+  anyOf: [{ type: "integer", minimum: 0 }, { type: "string", pattern: "^[0-9]+$" }],
+};
+
+/** `RateLimitRequest` in proto3 JSON (snake_case names shown; lowerCamelCase accepted too). */
+const RLS_REQUEST_SCHEMA: JsonObject = {
+  type: "object",
+  required: ["domain", "descriptors"],
+  properties: {
+    domain: { type: "string", minLength: 1, description: "The rules file's domain." },
+    descriptors: {
+      type: "array",
+      minItems: 1,
+      maxItems: 64,
+      items: {
+        type: "object",
+        properties: {
+          entries: {
+            type: "array",
+            maxItems: 64,
+            items: {
+              type: "object",
+              properties: { key: { type: "string" }, value: { type: "string" } },
+            },
+          },
+          limit: {
+            type: "object",
+            description: "The caller's own limit instead of the rule's.",
+            properties: {
+              requests_per_unit: { type: "integer", minimum: 0, maximum: 4294967295 },
+              unit: { enum: RLS_UNIT_NAMES },
+            },
+          },
+          hits_addend: {
+            ...RLS_UINT64,
+            description: "Units this descriptor consumes (beats the request's); 0 only looks.",
+          },
+        },
+      },
+    },
+    hits_addend: {
+      type: "integer",
+      minimum: 0,
+      maximum: 4294967295,
+      description: "Units every descriptor consumes; absent or 0: 1.",
+    },
+  },
+};
+
+/** `RateLimitResponse` in canonical proto3 JSON. */
+const RLS_RESPONSE_SCHEMA: JsonObject = {
+  type: "object",
+  required: ["overallCode", "statuses"],
+  properties: {
+    overallCode: { enum: RLS_CODE_NAMES },
+    statuses: {
+      type: "array",
+      description: "One per descriptor, in request order.",
+      items: {
+        type: "object",
+        required: ["code", "limitRemaining"],
+        properties: {
+          code: { enum: RLS_CODE_NAMES },
+          currentLimit: {
+            type: "object",
+            properties: {
+              name: { type: "string" },
+              requestsPerUnit: { type: "integer" },
+              unit: { enum: ["UNKNOWN", ...RLS_UNIT_NAMES] },
+            },
+          },
+          limitRemaining: { type: "integer", minimum: 0 },
+          durationUntilReset: { type: "string", pattern: "^[0-9]+(\\.[0-9]+)?s$" },
+        },
+      },
+    },
+    responseHeadersToAdd: {
+      type: "array",
+      items: {
+        type: "object",
+        properties: { key: { type: "string" }, value: { type: "string" } },
+      },
+    },
+  },
+};
+
 /**
  * Builds the OpenAPI 3.1 document of every route of the app. Call once, when the app is built:
  * it converts every schema (a few ms), which no request should pay for.
@@ -510,6 +644,30 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
           ...errorResponses(COMMON_ERRORS, CHECK_STORE_ERRORS, {
             400: ["invalid_request", "policy_violation"],
           }),
+        },
+      },
+    },
+    "/json": {
+      post: {
+        operationId: "shouldRateLimitJson",
+        tags: ["envoy"],
+        summary: "Envoy's rate limit protocol (ShouldRateLimit) over JSON",
+        description: "The `RateLimitRequest` of `envoy.service.ratelimit.v3` in proto3 JSON " +
+          "(names as in the .proto or lowerCamelCase), decided against the rules file exactly " +
+          "as the gRPC server decides it; the `RateLimitResponse` in canonical proto3 JSON. " +
+          "See the README's section for Envoy users.",
+        requestBody: {
+          required: true,
+          description: `JSON, at most ${MAX_BODY_BYTES} bytes.`,
+          content: json(RLS_REQUEST_SCHEMA),
+        },
+        responses: {
+          "200": { description: "`overallCode` is OK", content: json(RLS_RESPONSE_SCHEMA) },
+          "429": {
+            description: "`overallCode` is OVER_LIMIT",
+            content: json(RLS_RESPONSE_SCHEMA),
+          },
+          ...errorResponses(COMMON_ERRORS, BODY_ERRORS, CHECK_STORE_ERRORS),
         },
       },
     },
@@ -657,6 +815,22 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         },
       },
     },
+    "/api/rules": {
+      get: {
+        operationId: "getRules",
+        tags: adminTag,
+        summary: "The rules file in force on this node",
+        description: "The rules loaded from `RATELIMITER_RULES_FILE` (envoyproxy/ratelimit's " +
+          "format): the files, their hash, when they were loaded, every domain with its rules, " +
+          "and the outcome of the last reload. An invalid reload keeps the rules in force and " +
+          "shows its problems in `last_reload.issues`.",
+        ...readSecurity,
+        responses: {
+          "200": { description: "The rules in force", content: json(ref("RulesAnswer")) },
+          ...errorResponses(COMMON_ERRORS, ...readAuthErrors),
+        },
+      },
+    },
     "/api/limits": {
       get: {
         operationId: "listLimits",
@@ -789,6 +963,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
     },
     tags: [
       { name: "checks", description: "Rate-limit decisions" },
+      { name: "envoy", description: "Envoy's rate limit service protocol over JSON" },
       { name: "management", description: "The management API (`/api`)" },
       { name: "operations", description: "Health, readiness, metrics and this document" },
     ],
@@ -865,6 +1040,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         Ready: toSchema(readyAnswerSchema, "output"),
         NodesAnswer: toSchema(nodesAnswerSchema, "output"),
         ClusterAnswer: toSchema(clusterAnswerSchema, "output"),
+        RulesAnswer: toSchema(rulesAnswerSchema, "output"),
         LimitsAnswer: toSchema(limitsAnswerSchema, "output"),
         Override: toSchema(overrideViewSchema, "output"),
         OverridePutAnswer: toSchema(overridePutAnswerSchema, "output"),

@@ -73,6 +73,24 @@ export interface Metrics {
   readonly httpDuration: PlainHistogram<"method" | "route" | "status">;
   /** Checks answered from the over-limit cache without asking the store. */
   readonly blockCacheHits: client.Counter<string>;
+  /**
+   * Envoy protocol decisions per descriptor with a limit (`ratelimiter_rls_decisions_total`), by
+   * domain and rule (both from the rules file, so bounded) and result (`ok`, `over_limit`,
+   * `shadow` = would have been denied in shadow mode).
+   */
+  readonly rlsDecisions: PlainCounter<"domain" | "rule" | "result">;
+  /**
+   * The same for `detailed_metric` rules, with the descriptor's entries (`key_value.key_value`)
+   * as a label: at most `MAX_DETAILED_SERIES` (1,000) distinct ones per node, then `_other`.
+   */
+  readonly rlsDetailedDecisions: PlainCounter<"domain" | "rule" | "descriptor" | "result">;
+  /**
+   * Calls answered by the gRPC server (`ratelimiter_grpc_calls_total`), by method (the served
+   * ones, else `unknown`) and gRPC status code name.
+   */
+  readonly grpcCalls: PlainCounter<"method" | "code">;
+  /** `ratelimiter_rules_reloads_total{result="ok"|"error"}`: reloads of the rules file. */
+  readonly rulesReloads: client.Counter<"result">;
   /** Renders the exposition text. */
   render(): Promise<string>;
   /** The content type of {@linkcode Metrics.render}'s output. */
@@ -170,6 +188,34 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: "Checks answered as blocked from the node's over-limit cache, without a store call.",
     registers: [registry],
   });
+  const rlsDecisions = new PlainCounter({
+    name: "ratelimiter_rls_decisions_total",
+    help: "Envoy rate limit protocol decisions per limited descriptor, by domain, rule and result.",
+    labelNames: ["domain", "rule", "result"],
+    registry,
+  });
+  const rlsDetailedDecisions = new PlainCounter({
+    name: "ratelimiter_rls_detailed_total",
+    help: "Decisions of detailed_metric rules by descriptor value (capped; then _other).",
+    labelNames: ["domain", "rule", "descriptor", "result"],
+    registry,
+  });
+  const rulesReloads = new client.Counter({
+    name: "ratelimiter_rules_reloads_total",
+    help:
+      "Reloads of the rules file (RATELIMITER_RULES_FILE), by result: ok, or error (old rules kept).",
+    labelNames: ["result"],
+    registers: [registry],
+  });
+  rulesReloads.labels({ result: "ok" }).inc(0);
+  rulesReloads.labels({ result: "error" }).inc(0);
+  const grpcCalls = new PlainCounter({
+    name: "ratelimiter_grpc_calls_total",
+    help:
+      "Calls answered by the gRPC server (Envoy's protocol, health), by method and status code.",
+    labelNames: ["method", "code"],
+    registry,
+  });
   // Initialise the result series so dashboards see zeros, not gaps, before the first check.
   const checkedAllowed = checked.labels({ result: "allowed" });
   const checkedBlocked = checked.labels({ result: "blocked" });
@@ -190,6 +236,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     httpRequests,
     httpDuration,
     blockCacheHits,
+    rlsDecisions,
+    rlsDetailedDecisions,
+    grpcCalls,
+    rulesReloads,
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };

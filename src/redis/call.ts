@@ -9,7 +9,7 @@
  * @module
  */
 import { StoreUnavailableError } from "../errors.ts";
-import type { RedisClient } from "./client.ts";
+import type { RedisClient } from "./connection.ts";
 import { callFailure } from "./errors.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 

@@ -6,13 +6,15 @@
  *
  * @module
  */
-import { createClient } from "redis";
-import { redactUrl } from "./redact.ts";
+import type { RedisClient } from "./connection.ts";
+import { ClusterClient } from "./cluster.ts";
+import { SentinelClient } from "./sentinel.ts";
+import { StandaloneClient } from "./standalone.ts";
+import { describeTarget, type RedisTarget } from "./target.ts";
 import type { Logger } from "../log.ts";
 import { DEADLINE_PASSED, withDeadline } from "../deadline.ts";
 
-/** The node-redis client type used throughout the service. */
-export type RedisClient = ReturnType<typeof createClient>;
+export type { RedisClient } from "./connection.ts";
 
 /** Options for {@linkcode initRedis} and {@linkcode createRedisClient}. */
 export interface RedisOptions {
@@ -22,6 +24,12 @@ export interface RedisOptions {
   logger?: Logger;
   /** Client name shown by `CLIENT LIST`. @default {"ratelimiter"} */
   name?: string;
+  /**
+   * Cluster only: how long a command refused by a cluster in transition (`TRYAGAIN`,
+   * `CLUSTERDOWN`, its master unreachable) is retried, in ms (the store deadline).
+   * @default {100}
+   */
+  retryWithinMs?: number;
 }
 
 /** Thrown when Redis cannot be reached at start; the message names the URL without its password. */
@@ -32,30 +40,65 @@ export class RedisConnectError extends Error {
   }
 }
 
+/** A target given as one URL is a standalone server. */
+function toTarget(target: string | RedisTarget): RedisTarget {
+  return typeof target === "string" ? { mode: "standalone", urls: [target] } : target;
+}
+
+/**
+ * The connection for `target`, in its mode, not connected yet: it reconnects by itself with
+ * capped exponential backoff and jitter, and rejects commands while disconnected instead of
+ * queueing them, so callers fail fast during an outage. Throws a `TypeError` for a URL it cannot
+ * use.
+ */
+export function newRedisClient(
+  target: string | RedisTarget,
+  options: RedisOptions = {},
+): RedisClient {
+  const t = toTarget(target);
+  const settings = {
+    name: options.name ?? "ratelimiter",
+    connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+  };
+  switch (t.mode) {
+    case "standalone":
+      if (t.urls.length !== 1) {
+        throw new TypeError(`Cannot use ${t.urls.length} URLs in standalone mode: expected one`);
+      }
+      return new StandaloneClient(t.urls[0]!, settings);
+    case "cluster":
+      return new ClusterClient(t.urls, {
+        ...settings,
+        retryWithinMs: options.retryWithinMs ?? 100,
+      });
+    case "sentinel":
+      if (t.sentinelMaster === undefined || t.sentinelMaster === "") {
+        throw new TypeError("Cannot use Sentinel without the master's name");
+      }
+      return new SentinelClient(t.urls, {
+        ...settings,
+        master: t.sentinelMaster,
+        sentinelPassword: t.sentinelPassword,
+      });
+  }
+}
+
 /** A client with the service's options and connection logging; not connected yet. */
 function newClient(
-  url: string,
+  target: RedisTarget,
   options: RedisOptions,
   onReady: (first: boolean) => void,
 ): { client: RedisClient; lastError: () => string } {
   const logger = options.logger;
-  const client = createClient({
-    url,
-    name: options.name ?? "ratelimiter",
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: options.connectTimeoutMs ?? 5000,
-      reconnectStrategy: (retries: number) =>
-        Math.min(50 * 2 ** Math.min(retries, 10), 2000) + Math.floor(Math.random() * 50),
-    },
-  });
+  const client = newRedisClient(target, options);
+  const where = describeTarget(target);
   let lastError = "";
   let readyBefore = false;
   client.on("error", (error: Error) => {
     // node-redis reports every failed reconnect; log each distinct message once in a row.
     if (error.message !== lastError) {
       lastError = error.message;
-      logger?.warn("redis_error", { url: redactUrl(url), error: error.message });
+      logger?.warn("redis_error", { url: where, error: error.message });
     }
   });
   client.on("ready", () => {
@@ -73,22 +116,31 @@ function newClient(
  * while disconnected instead of queueing them, so callers fail fast during an outage.
  */
 export async function createRedisClient(
-  url: string,
+  url: string | RedisTarget,
   options: RedisOptions = {},
 ): Promise<RedisClient> {
+  const target = toTarget(url);
   const timeoutMs = options.connectTimeoutMs ?? 5000;
-  const { client, lastError } = newClient(url, options, () => {
-    options.logger?.info("redis_ready", { url: redactUrl(url) });
+  const { client, lastError } = newClient(target, options, () => {
+    options.logger?.info("redis_ready", { url: describeTarget(target) });
   });
   try {
-    const answered = await withDeadline(client.connect().then(() => client.ping()), timeoutMs);
-    if (answered === DEADLINE_PASSED) throw new Error(`no answer within ${timeoutMs} ms`);
+    const answered = await withDeadline(
+      client.connect().then(() => client.sendCommand(["PING"])),
+      timeoutMs,
+    );
+    if (answered === DEADLINE_PASSED) {
+      const last = lastError();
+      throw new Error(`no answer within ${timeoutMs} ms${last === "" ? "" : ` (${last})`}`);
+    }
     return client;
   } catch (error) {
     client.destroy();
     const reason = error instanceof Error ? error.message : String(error);
     throw new RedisConnectError(
-      `Cannot connect to Redis at ${redactUrl(url)}: ${reason || lastError() || "unknown error"}`,
+      `Cannot connect to Redis at ${describeTarget(target)}: ${
+        reason || lastError() || "unknown error"
+      }`,
       { cause: error },
     );
   }
@@ -121,7 +173,11 @@ let shared: RedisClient | undefined;
  * `redis_ready`. Throws a `TypeError` for a URL node-redis cannot use. {@linkcode closeRedis}
  * closes the client; extra connections come from {@linkcode createRedisClient}.
  */
-export async function initRedis(url: string, options: RedisOptions = {}): Promise<RedisStart> {
+export async function initRedis(
+  url: string | RedisTarget,
+  options: RedisOptions = {},
+): Promise<RedisStart> {
+  const target = toTarget(url);
   if (shared !== undefined) {
     throw new Error("Redis is already initialised: call closeRedis() first");
   }
@@ -131,29 +187,30 @@ export async function initRedis(url: string, options: RedisOptions = {}): Promis
   const connected = new Promise<void>((resolve) => answered = resolve);
   let firstAttempt!: () => void;
   const attempted = new Promise<void>((resolve) => firstAttempt = resolve);
-  const { client, lastError } = newClient(url, options, (first) => {
+  const { client, lastError } = newClient(target, options, (first) => {
     if (first) {
       options.logger?.info("redis_connected", {
-        url: redactUrl(url),
+        url: describeTarget(target),
         after_ms: Date.now() - started,
       });
       answered();
     } else {
-      options.logger?.info("redis_ready", { url: redactUrl(url) });
+      options.logger?.info("redis_ready", { url: describeTarget(target) });
     }
   });
-  client.once("error", () => firstAttempt());
+  client.on("error", () => firstAttempt());
   shared = client;
   // Resolves once connected; keeps retrying until then. Rejects only if closed or given up on.
   client.connect().then(() => firstAttempt(), () => firstAttempt());
   const settled = await withDeadline(Promise.race([attempted, connected]), timeoutMs);
   if (client.isReady) return { client, unavailable: undefined, connected };
+  const last = lastError();
   const reason = settled === DEADLINE_PASSED
-    ? `no answer within ${timeoutMs} ms`
-    : lastError() || "unknown error";
+    ? `no answer within ${timeoutMs} ms${last === "" ? "" : ` (${last})`}`
+    : last || "unknown error";
   return {
     client,
-    unavailable: `Cannot connect to Redis at ${redactUrl(url)}: ${reason}`,
+    unavailable: `Cannot connect to Redis at ${describeTarget(target)}: ${reason}`,
     connected,
   };
 }

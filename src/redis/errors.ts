@@ -78,14 +78,15 @@ export function failureKind(error: unknown): RedisFailureKind {
 /**
  * Any failure of a counter-store call, an error reply included, as the error the rest of the
  * service maps to 503, its `kind` set by {@linkcode failureKind} so that no caller needs to know
- * node-redis's classes.
+ * node-redis's classes. `partial`: only one master of a cluster failed, the others answer.
  */
-export function storeUnavailable(error: unknown): StoreUnavailableError {
+export function storeUnavailable(error: unknown, partial = false): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new StoreUnavailableError(`Redis did not answer: ${message}`, {
     cause: error,
     kind: failureKind(error),
+    partial,
   });
 }
 

@@ -24,7 +24,9 @@ export type RuleUnit = keyof typeof RULE_UNITS;
 
 /** One `key`/`value` pair of a request descriptor, in request order. */
 export interface DescriptorEntry {
+  /** The entry's key, e.g. `remote_address`. */
   key: string;
+  /** The entry's value, e.g. `10.0.0.1`; may be empty. */
   value: string;
 }
 
@@ -47,6 +49,11 @@ export interface RateLimitRule {
   windowMs: number;
   /** The unit when the rule was written with one (the response's `current_limit`). */
   unit: RuleUnit | undefined;
+  /**
+   * envoyproxy/ratelimit's `unit_multiplier`: the window is this many units (`windowMs` already
+   * includes it). Absent when not written, meaning 1.
+   */
+  unitMultiplier?: number;
   /** `algorithm` extension; `fixed_window` (aligned to the epoch) when not set. */
   algorithm: Algorithm;
   /** `burst` extension (gcra). */

@@ -230,8 +230,9 @@ export class BreakerStore implements Store {
       // Anything else is a bug or a bad argument (e.g. a malformed cursor), not an outage.
       if (!(error instanceof StoreUnavailableError)) throw error;
       const kind = kindOf(error);
-      if (feedsBreaker) this.#breaker.recordFailure(`${kind}: ${error.message}`);
-      throw this.#failure(kind, error.message, error);
+      // One cluster master down is no reason to stop sending the others' keys to Redis.
+      if (feedsBreaker && !error.partial) this.#breaker.recordFailure(`${kind}: ${error.message}`);
+      throw this.#failure(kind, error.message, error, error.partial);
     }
     if (result === TIMED_OUT) {
       const message = `Store did not answer ${op} within ${timeoutMs} ms`;
@@ -248,9 +249,14 @@ export class BreakerStore implements Store {
   };
 
   /** Counts a failure of `kind` and returns the error saying so. */
-  #failure(kind: StoreFailureKind, message: string, cause?: unknown): StoreUnavailableError {
+  #failure(
+    kind: StoreFailureKind,
+    message: string,
+    cause?: unknown,
+    partial = false,
+  ): StoreUnavailableError {
     this.#metrics?.storeErrors.inc({ kind });
-    return new StoreUnavailableError(message, { kind, counted: true, cause });
+    return new StoreUnavailableError(message, { kind, counted: true, cause, partial });
   }
 
   #onTransition(t: CircuitTransition): void {

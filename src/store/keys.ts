@@ -23,6 +23,14 @@ import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts
  *
  * They contain no `{`, so no client key can name one.
  *
+ * On a Redis Cluster (`RATELIMITER_REDIS_MODE=cluster`) the internal keys are built on
+ * {@linkcode internalKeyPrefix} instead: `<prefix>:{<prefix>}:nodes`,
+ * `<prefix>:{<prefix>}:overrides`… One hash tag puts them all in one slot, so the scripts that
+ * touch two of them (an override and its version, the counting lock and the published count) are
+ * valid there; their second segment starts with `{`, which no algorithm code does, so they never
+ * read as counter keys. Standalone and Sentinel deployments keep the plain names above: their
+ * existing keys stay where they are, nothing to migrate.
+ *
  * Reference layout (`RATELIMITER_KEY_LAYOUT=reference`): sliding_log counters live where the
  * original Python service keeps them, outside the prefix: a sorted set at `ratelimit:<K>` (`K`
  * verbatim, no encoding, no hash tag) and its member sequence `ratelimit:<K>:seq`
@@ -34,6 +42,14 @@ import { type Algorithm, ALGORITHM_CODES, ALGORITHMS } from "../limiter/types.ts
 
 /** Prefix of every Redis key when `RATELIMITER_KEY_PREFIX` is not set. */
 export const DEFAULT_KEY_PREFIX = "rl";
+
+/**
+ * The prefix of the internal keys (registry, overrides, counts, node figures): `prefix` on one
+ * Redis, `<prefix>:{<prefix>}` on a Redis Cluster, so they share one slot there.
+ */
+export function internalKeyPrefix(prefix: string, clustered: boolean): string {
+  return clustered ? `${prefix}:{${prefix}}` : prefix;
+}
 
 /** The hash of node records (field = node id). */
 export function nodesKey(prefix: string): string {

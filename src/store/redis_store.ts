@@ -2,6 +2,8 @@ import type { WallClock } from "../clock.ts";
 import type { StoreUnavailableError } from "../errors.ts";
 import {
   CHECK_ARGS_PER_LIMIT,
+  CHECK_BATCH_READ_ONLY_SCRIPT,
+  CHECK_BATCH_SCRIPT,
   CHECK_READ_ONLY_SCRIPT,
   CHECK_SCRIPT,
   PEEK_SCRIPT,
@@ -15,9 +17,12 @@ import {
   type LimitRequest,
 } from "../limiter/types.ts";
 import type { RedisReply } from "../redis/call.ts";
-import type { RedisClient } from "../redis/client.ts";
+import type { RedisClient, RedisNode } from "../redis/connection.ts";
+import { slotPartition } from "../redis/slot.ts";
+import { encodeScanCursor, parseScanCursor } from "./scan_cursor.ts";
 import { isConnectionError, storeUnavailable } from "../redis/errors.ts";
 import { RedisScript } from "../redis/script.ts";
+import { COALESCE_MAX_WEIGHT, Coalescer } from "./coalescer.ts";
 import {
   counterKey,
   counterScanPattern,
@@ -70,6 +75,39 @@ export interface RedisStoreOptions {
    * @default {{ limit: 100, windowMs: 60_000 }}
    */
   referenceDefaults?: { limit: number; windowMs: number };
+  /**
+   * Whether checks that arrive in the same event-loop turn go to Redis as one batch script run
+   * ({@linkcode CHECK_BATCH_SCRIPT}) instead of one EVALSHA each: the same decisions in the same
+   * order, for less Redis CPU per check. A turn with one check sends it alone, as without.
+   * @default {true}
+   */
+  coalesce?: boolean;
+  /**
+   * Which coalesced call a check may join, from the Redis key of its first limit (every key of
+   * one check shares a hash slot): checks of different partitions never share a script run, and
+   * their runs may be in any order (they share no key). Within a partition, read-only checks
+   * (peeks) and writing ones go in separate runs, in arrival order.
+   * @default {singlePartition}
+   */
+  partition?: Partition;
+}
+
+/**
+ * Names the part of the keyspace a Redis key belongs to, for {@linkcode RedisStoreOptions.partition}.
+ * On Redis Cluster a script may only touch keys of one slot, so a partition there would be the
+ * key's slot (or the node serving it, with one call per slot).
+ */
+export type Partition = (redisKey: string) => string;
+
+/** The default {@linkcode Partition}: one Redis, every check may share a call with any other. */
+export const singlePartition: Partition = () => "";
+
+/** One check on its way to Redis: its keys, its script arguments, and whether it only reads. */
+interface CheckCall {
+  keys: string[];
+  /** `now` first, then the arguments of each limit (see {@linkcode CHECK_SCRIPT}). */
+  args: string[];
+  readOnly: boolean;
 }
 
 /** Script code of sliding_log in the reference layout (see `src/limiter/scripts.ts`). */
@@ -95,7 +133,9 @@ function toDecisions(reply: RedisReply[], offset: number, count: number): Decisi
 
 /**
  * The shared store: every decision is one Lua script run atomically in Redis, so a limit holds
- * exactly across any number of nodes. Scripts run through {@linkcode RedisScript} (by SHA,
+ * exactly across any number of nodes. Unless `coalesce` is off, the checks of one event-loop turn
+ * share one script run ({@linkcode CHECK_BATCH_SCRIPT}, through a {@linkcode Coalescer}), each
+ * still decided on its own and in arrival order. Scripts run through {@linkcode RedisScript} (by SHA,
  * reloaded on NOSCRIPT after a Redis restart or `SCRIPT FLUSH`). Calls carry no deadline of their
  * own (the `BreakerStore` around it races them against its shared timer); every
  * failure becomes a {@linkcode StoreUnavailableError} whose `kind` (`reply` or `connection`)
@@ -111,7 +151,11 @@ export class RedisStore implements Store {
   readonly #referenceDefaults: { limit: number; windowMs: number };
   readonly #check = new RedisScript(CHECK_SCRIPT);
   readonly #checkReadOnly = new RedisScript(CHECK_READ_ONLY_SCRIPT);
+  readonly #checkBatch = new RedisScript(CHECK_BATCH_SCRIPT);
+  readonly #checkBatchReadOnly = new RedisScript(CHECK_BATCH_READ_ONLY_SCRIPT);
   readonly #peek = new RedisScript(PEEK_SCRIPT);
+  readonly #partition: Partition;
+  readonly #coalescer: Coalescer<CheckCall, RedisReply[]> | undefined;
   #status: StoreStatus = "up";
 
   constructor(options: RedisStoreOptions) {
@@ -121,6 +165,27 @@ export class RedisStore implements Store {
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
     this.#reference = (options.keyLayout ?? "default") === "reference";
     this.#referenceDefaults = options.referenceDefaults ?? { limit: 100, windowMs: 60_000 };
+    this.#partition = options.partition ??
+      (this.#client.mode === "cluster" ? slotPartition : singlePartition);
+    this.#coalescer = (options.coalesce ?? true)
+      ? new Coalescer<CheckCall, RedisReply[]>({
+        send: (calls) => this.#sendCalls(calls),
+        lane: (call) => this.#partition(call.keys[0]!),
+        kind: (call) => `${call.readOnly ? "r" : "w"}${call.args[0]}`,
+        weight: (call) => call.keys.length,
+        maxWeight: COALESCE_MAX_WEIGHT,
+      })
+      : undefined;
+  }
+
+  /**
+   * Script calls started and checks they carried since this store was made, when coalescing
+   * (`undefined` otherwise): checks ÷ calls is how many checks one script run decided on average.
+   */
+  get coalesced(): { calls: number; checks: number } | undefined {
+    if (this.#coalescer === undefined) return undefined;
+    const { calls, items } = this.#coalescer.stats;
+    return { calls, checks: items };
   }
 
   /** Whether `algorithm`'s counters are in the reference layout. */
@@ -128,12 +193,17 @@ export class RedisStore implements Store {
     return this.#reference && algorithm === "sliding_log";
   }
 
-  /** Loads the scripts into Redis. Optional: the first call loads them otherwise. */
+  /**
+   * Loads the scripts into Redis (every master of a cluster). Optional: the first call loads them
+   * otherwise.
+   */
   async init(): Promise<void> {
     await Promise.all([
-      this.#check.load(this.#client),
-      this.#checkReadOnly.load(this.#client),
-      this.#peek.load(this.#client),
+      this.#check.loadEverywhere(this.#client),
+      this.#checkReadOnly.loadEverywhere(this.#client),
+      this.#checkBatch.loadEverywhere(this.#client),
+      this.#checkBatchReadOnly.loadEverywhere(this.#client),
+      this.#peek.loadEverywhere(this.#client),
     ]);
   }
 
@@ -141,10 +211,14 @@ export class RedisStore implements Store {
     return this.#clock === undefined ? "" : String(Math.round(this.#clock() * 1000));
   }
 
-  /** The error a failed call throws; a connection failure marks the store down. */
+  /**
+   * The error a failed call throws; a connection failure marks the store down, unless other
+   * masters of a cluster still answer: the failure is then `partial` (one master's keys only).
+   */
   #failed(error: unknown): StoreUnavailableError {
-    if (isConnectionError(error)) this.#status = "down";
-    return storeUnavailable(error);
+    const partial = this.#client.mode === "cluster" && this.#client.isReady;
+    if (isConnectionError(error) && !partial) this.#status = "down";
+    return storeUnavailable(error, partial);
   }
 
   #checkArgs(requests: LimitRequest[]): { keys: string[]; args: string[] } {
@@ -177,12 +251,14 @@ export class RedisStore implements Store {
 
   async check(requests: LimitRequest[]): Promise<CheckOutcome> {
     const { keys, args } = this.#checkArgs(requests);
-    // A check that consumes nothing runs the read-only twin: Redis then guarantees it writes
+    // A check that consumes nothing runs a read-only script: Redis then guarantees it writes
     // nothing, and answers it even when out of memory.
-    const script = requests.every((r) => r.cost === 0) ? this.#checkReadOnly : this.#check;
+    const call: CheckCall = { keys, args, readOnly: requests.every((r) => r.cost === 0) };
     let reply: RedisReply[];
     try {
-      reply = await script.send<RedisReply[]>(this.#client, keys, args);
+      reply = this.#coalescer === undefined
+        ? await this.#sendOne(call)
+        : await this.#coalescer.add(call);
     } catch (error) {
       throw this.#failed(error);
     }
@@ -191,8 +267,33 @@ export class RedisStore implements Store {
     return { allowed: reply[0] === 1, deniedIndex: Number(reply[1]) - 1, decisions };
   }
 
+  /** Runs one check as one script run. */
+  #sendOne(call: CheckCall): Promise<RedisReply[]> {
+    const script = call.readOnly ? this.#checkReadOnly : this.#check;
+    return script.send<RedisReply[]>(this.#client, call.keys, call.args);
+  }
+
+  /**
+   * Runs the checks of one lane in one script run: alone as {@linkcode CHECK_SCRIPT} when there is
+   * one, else {@linkcode CHECK_BATCH_SCRIPT}, whose error reply for one check fails that check
+   * only (node-redis hands an error nested in a reply over as an `ErrorReply` value).
+   */
+  async #sendCalls(calls: CheckCall[]): Promise<(RedisReply[] | Error)[]> {
+    if (calls.length === 1) return [await this.#sendOne(calls[0]!)];
+    const keys: string[] = [];
+    const args: string[] = [calls[0]!.args[0]!];
+    for (const call of calls) {
+      keys.push(...call.keys);
+      args.push(String(call.keys.length));
+      for (let i = 1; i < call.args.length; i++) args.push(call.args[i]!);
+    }
+    const script = calls[0]!.readOnly ? this.#checkBatchReadOnly : this.#checkBatch;
+    return await script.send<RedisReply[]>(this.#client, keys, args) as (RedisReply[] | Error)[];
+  }
+
   checkMany(groups: LimitRequest[][]): Promise<CheckOutcome[]> {
-    // node-redis writes commands issued in the same tick together: one round trip, pipelined.
+    // Coalesced into one script run (or pipelined as one EVALSHA each when not coalescing: node-redis
+    // writes the commands issued in one tick together), one round trip either way.
     return Promise.all(groups.map((group) => this.check(group)));
   }
 
@@ -224,13 +325,26 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Lists counters with SCAN (never KEYS). A page visits at most `limit × scanBudgetFactor` keys,
-   * so it may hold fewer than `limit` counters while `nextCursor` is still set. The cursor is
-   * `<scan cursor>-<matches to skip>`, so a page never drops the tail of a SCAN batch.
+   * Lists counters with SCAN (never KEYS), on a cluster through every master in address order. A
+   * page visits at most `limit × scanBudgetFactor` keys, so it may hold fewer than `limit`
+   * counters while `nextCursor` is still set. The cursor (`scan_cursor.ts`) names the master and
+   * is `<scan cursor>-<matches to skip>` there, so a page never drops the tail of a SCAN batch.
    */
   async listCounters(options: ListCountersOptions): Promise<CounterPage> {
     const pattern = this.#matchPattern(options.prefix);
-    let [scanCursor, skip] = parseCursor(options.cursor);
+    const clustered = this.#client.mode === "cluster";
+    const start = parseScanCursor(options.cursor, clustered);
+    const masters = this.#client.masters();
+    // The master the page starts on: the cursor's, or the next one in address order.
+    let nodeIndex = start.node === undefined
+      ? 0
+      : masters.findIndex((m) => m.address >= start.node!);
+    let scanCursor = start.scan;
+    let skip = start.skip;
+    if (nodeIndex >= 0 && start.node !== undefined && masters[nodeIndex]!.address !== start.node) {
+      scanCursor = "0";
+      skip = 0;
+    }
     const found: {
       redisKey: string;
       algorithm: CounterInfo["algorithm"];
@@ -239,10 +353,13 @@ export class RedisStore implements Store {
     }[] = [];
     let budget = options.limit * this.#scanBudgetFactor;
     let nextCursor: string | undefined;
+    const cursorAt = (node: RedisNode, scan: string, taken: number) =>
+      encodeScanCursor({ node: clustered ? node.address : undefined, scan, skip: taken });
     try {
-      while (true) {
+      while (nodeIndex >= 0 && nodeIndex < masters.length) {
+        const node = masters[nodeIndex]!;
         const count = Math.max(10, Math.min(1000, options.limit - found.length));
-        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
+        const [next, keys] = await node.sendCommand<[string, string[]]>([
           "SCAN",
           scanCursor,
           ...(pattern === undefined ? [] : ["MATCH", pattern]),
@@ -264,14 +381,21 @@ export class RedisStore implements Store {
           found.push({ redisKey: keys[i]!, ...parsed });
         }
         if (batchFull) {
-          nextCursor = `${scanCursor}-${taken}`;
+          nextCursor = cursorAt(node, scanCursor, taken);
           break;
         }
         skip = 0;
         scanCursor = next;
-        if (next === "0") break;
+        let at = node;
+        if (next === "0") {
+          // This master is done: on to the next one, if any.
+          nodeIndex++;
+          const following = masters[nodeIndex];
+          if (following === undefined) break;
+          at = following;
+        }
         if (found.length >= options.limit || budget <= 0) {
-          nextCursor = `${next}-0`;
+          nextCursor = cursorAt(at, scanCursor, 0);
           break;
         }
       }
@@ -346,31 +470,39 @@ export class RedisStore implements Store {
     return total;
   }
 
+  /** Counts the keys matching `pattern` on every master (one after the other). */
   async #countMatching(pattern: string, counts: (key: string) => boolean): Promise<number> {
-    let cursor = "0";
     let total = 0;
     try {
-      do {
-        const [next, keys] = await this.#client.sendCommand<[string, string[]]>([
-          "SCAN",
-          cursor,
-          "MATCH",
-          pattern,
-          "COUNT",
-          "1000",
-        ]);
-        total += keys.filter(counts).length;
-        cursor = next;
-      } while (cursor !== "0");
+      for (const node of this.#client.masters()) {
+        let cursor = "0";
+        do {
+          const [next, keys] = await node.sendCommand<[string, string[]]>([
+            "SCAN",
+            cursor,
+            "MATCH",
+            pattern,
+            "COUNT",
+            "1000",
+          ]);
+          total += keys.filter(counts).length;
+          cursor = next;
+        } while (cursor !== "0");
+      }
       return total;
     } catch (error) {
       throw storeUnavailable(error);
     }
   }
 
+  /** Resolves when Redis answers PING: on a cluster, when at least one master does. */
   async ping(): Promise<void> {
     try {
-      await this.#client.sendCommand(["PING"]);
+      if (this.#client.mode === "cluster") {
+        await Promise.any(this.#client.masters().map((m) => m.sendCommand(["PING"])));
+      } else {
+        await this.#client.sendCommand(["PING"]);
+      }
       this.#status = "up";
     } catch (error) {
       this.#status = "down";
@@ -385,21 +517,4 @@ export class RedisStore implements Store {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** Largest SCAN cursor Redis accepts: an unsigned 64-bit integer. */
-const MAX_SCAN_CURSOR = 2n ** 64n - 1n;
-
-/**
- * Splits a cursor of {@linkcode RedisStore.listCounters} into its SCAN cursor and skip count.
- * Throws a `RangeError`, before any call to Redis, for a cursor this store could not have issued,
- * including a SCAN cursor past 64 bits (Redis would reply `ERR invalid cursor`).
- */
-function parseCursor(cursor: string | undefined): [string, number] {
-  if (cursor === undefined || cursor === "" || cursor === "0") return ["0", 0];
-  const match = /^(\d{1,20})-(\d{1,9})$/.exec(cursor);
-  if (match === null || BigInt(match[1]!) > MAX_SCAN_CURSOR) {
-    throw new RangeError(`Cannot parse cursor ${JSON.stringify(cursor)}`);
-  }
-  return [match[1]!, Number(match[2])];
 }

@@ -51,6 +51,9 @@ export async function startNode(options: StartNodeOptions = {}): Promise<TestNod
       RATELIMITER_LISTEN_HOST: "127.0.0.1",
       RATELIMITER_NODE_HOST: "127.0.0.1",
       RATELIMITER_LOG_LEVEL: "info",
+      // No gRPC server unless a test asks for one on a port of its own (the default 8081 would be
+      // shared by every node of a parallel run).
+      RATELIMITER_GRPC_PORT: "0",
       ...options.env,
     },
     stdin: "null",

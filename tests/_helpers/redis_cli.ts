@@ -109,13 +109,18 @@ class ReplyReader {
  */
 export class RedisCli {
   readonly #port: number;
+  readonly #password: string | undefined;
   #conn: Deno.Conn | undefined;
   #reader: ReplyReader | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** A client for the Redis on 127.0.0.1:`port`; nothing connects until the first command. */
-  constructor(port: number) {
+  /**
+   * A client for the Redis on 127.0.0.1:`port`; nothing connects until the first command. With
+   * `password`, every new connection first sends `AUTH password` (the `default` user).
+   */
+  constructor(port: number, password?: string) {
     this.#port = port;
+    this.#password = password;
   }
 
   /**
@@ -158,6 +163,15 @@ export class RedisCli {
     if (this.#conn === undefined || this.#reader === undefined) {
       this.#conn = await Deno.connect({ hostname: "127.0.0.1", port: this.#port });
       this.#reader = new ReplyReader(this.#conn);
+      if (this.#password !== undefined) {
+        const auth = encode(["AUTH", this.#password]);
+        for (let sent = 0; sent < auth.length;) sent += await this.#conn.write(auth.subarray(sent));
+        const reply = await this.#reader.read();
+        if (reply.kind === "error") {
+          this.close();
+          throw new Error(`AUTH to port ${this.#port} failed: ${reply.text}`);
+        }
+      }
     }
     const reader = this.#reader;
     try {

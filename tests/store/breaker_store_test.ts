@@ -229,3 +229,27 @@ Deno.test("BreakerStore takes the failure's kind from the error, connection when
     await breaker.close();
   }
 });
+
+Deno.test("BreakerStore: failures of one cluster master (partial) never open the circuit", async () => {
+  const { inner, store, breaker } = setup("open");
+  const partial = () =>
+    Promise.reject(
+      new StoreUnavailableError("one master down", { kind: "connection", partial: true }),
+    );
+  const check = inner.check.bind(inner);
+  inner.check = partial;
+  try {
+    for (let i = 0; i < 10; i++) {
+      const outcome = await store.check([req("k")]);
+      assert.equal(outcome.degraded, "open", "that key answers in the failure mode");
+    }
+    assert.equal(breaker.circuitState, "closed");
+    // The same failures, not partial, open it.
+    inner.check = () => Promise.reject(new StoreUnavailableError("down", { kind: "connection" }));
+    for (let i = 0; i < 3; i++) await store.check([req("k")]);
+    assert.equal(breaker.circuitState, "open");
+  } finally {
+    inner.check = check;
+    await store.close();
+  }
+});

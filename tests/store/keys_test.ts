@@ -1,11 +1,15 @@
+import { keySlot } from "../../src/redis/slot.ts";
 import assert from "node:assert/strict";
 import {
   activeCountersKey,
   activeCountersLockKey,
   counterKey,
+  counterScanPattern,
   DEFAULT_KEY_PREFIX,
   eventsChannel,
+  internalKeyPrefix,
   nodesKey,
+  nodeStatsKey,
   overridesKey,
   overridesVersionKey,
   parseCounterKey,
@@ -106,4 +110,36 @@ Deno.test("parseReferenceCounterKey() reads back any key under ratelimit:, nothi
 Deno.test("referenceScanPattern() escapes the glob characters of its start", () => {
   assert.equal(referenceScanPattern(), "ratelimit:*");
   assert.equal(referenceScanPattern("a*[b]"), "ratelimit:a\\*\\[b\\]*");
+});
+
+Deno.test("internalKeyPrefix(): one hash tag on a cluster, the plain prefix elsewhere", () => {
+  assert.equal(internalKeyPrefix("rl", false), "rl");
+  assert.equal(internalKeyPrefix("rl", true), "rl:{rl}");
+  const internal = internalKeyPrefix("rl", true);
+  const names = [
+    nodesKey(internal),
+    overridesKey(internal),
+    overridesVersionKey(internal),
+    activeCountersKey(internal),
+    activeCountersLockKey(internal),
+    nodeStatsKey(internal),
+  ];
+  assert.deepEqual(names, [
+    "rl:{rl}:nodes",
+    "rl:{rl}:overrides",
+    "rl:{rl}:overrides:version",
+    "rl:{rl}:active_counters",
+    "rl:{rl}:active_counters:lock",
+    "rl:{rl}:node_stats",
+  ]);
+  // One slot for all of them; none reads as a counter nor matches the counters' SCAN pattern.
+  assert.equal(new Set(names.map(keySlot)).size, 1);
+  const pattern = new RegExp(
+    "^" + counterScanPattern("rl").replace(/[.+^$()|]/g, "\\$&").replace(/\*/g, ".*") + "$",
+  );
+  for (const name of names) {
+    assert.equal(parseCounterKey("rl", name), undefined, name);
+    assert.doesNotMatch(name, pattern, name);
+  }
+  assert.match(counterKey("rl", "fixed_window", "x"), pattern);
 });
