@@ -4,6 +4,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { MemoryEvents } from "../../src/cluster/memory_events.ts";
 import { silentLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/metrics.ts";
@@ -35,6 +36,11 @@ Deno.test({
       });
       await using rls = await startTestRls({ rules: CONFORMANCE_RULES, store });
       await runConformance(t, rls.client);
+      // The table's counters are in Redis (in the `/check` key space), not in some local state.
+      const [, keys] = await client.sendCommand<[string, string[]]>(
+        ["SCAN", "0", "MATCH", "rl:*:{rls:basic/user=alice}", "COUNT", "1000"],
+      );
+      assert.deepEqual(keys, ["rl:fw:{rls:basic/user=alice}"]);
     } finally {
       await client.close();
     }
