@@ -60,6 +60,15 @@ const MAX_FRAME = 16_384;
 const MAX_HEADER_BLOCK = 64 * 1024;
 /** Most request bytes one connection may hold (messages not yet complete); then ENHANCE_YOUR_CALM. */
 export const MAX_CONNECTION_BUFFERED = 4 * 1024 * 1024;
+/**
+ * Most answer bytes one connection may have queued but not yet written (a peer that sends but does
+ * not read); past it the connection is dropped at once.
+ */
+export const MAX_CONNECTION_UNSENT = 4 * 1024 * 1024;
+/** Most frames of one header block (HEADERS and its CONTINUATIONs); then ENHANCE_YOUR_CALM. */
+export const MAX_HEADER_FRAMES = 64;
+/** The largest flow-control window (2^31 - 1). */
+const MAX_WINDOW = 0x7fffffff;
 
 const encoder = new TextEncoder();
 
@@ -163,6 +172,10 @@ interface Stream {
   /** Frames of the answer waiting for the peer's flow-control window. */
   pending: { data: Uint8Array; trailers: Uint8Array } | undefined;
   startedAt: number;
+  /** Its call is being decided. */
+  calling: boolean;
+  /** Reset by the client while its call was being decided (counted in `#orphans`). */
+  orphaned: boolean;
 }
 
 /** One client connection. */
@@ -184,6 +197,10 @@ class Connection {
     | { stream: number; endStream: boolean; parts: Uint8Array[]; size: number }
     | undefined;
   #out: Uint8Array[] = [];
+  /** Bytes queued in `#out` or being written. */
+  #unsent = 0;
+  /** Calls still being decided whose stream the client reset: they count as open streams. */
+  #orphans = 0;
   #flushScheduled = false;
   #writing: Promise<void> = Promise.resolve();
   #goingAway = false;
@@ -280,6 +297,9 @@ class Connection {
         if (c.size > MAX_HEADER_BLOCK) {
           throw new ConnectionError(ERROR.PROTOCOL_ERROR, "header block too large");
         }
+        if (c.parts.length > MAX_HEADER_FRAMES) {
+          throw new ConnectionError(ERROR.ENHANCE_YOUR_CALM, "too many CONTINUATION frames");
+        }
         if (flags & FLAG.END_HEADERS) {
           this.#continuation = undefined;
           const block = new Uint8Array(c.size);
@@ -294,7 +314,13 @@ class Connection {
       }
       case FRAME.RST_STREAM: {
         const s = this.streams.get(id);
-        if (s !== undefined) this.#release(s);
+        if (s !== undefined) {
+          this.#release(s);
+          if (s.calling && !s.orphaned) {
+            s.orphaned = true;
+            this.#orphans++;
+          }
+        }
         this.streams.delete(id);
         return;
       }
@@ -309,12 +335,17 @@ class Connection {
           const value = ((payload[i + 2]! << 24) >>> 0) + (payload[i + 3]! << 16) +
             (payload[i + 4]! << 8) + payload[i + 5]!;
           if (key === 4) {
-            if (value > 0x7fffffff) {
+            if (value > MAX_WINDOW) {
               throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "window too large");
             }
             const delta = value - this.#peerInitialWindow;
             this.#peerInitialWindow = value;
-            for (const s of this.streams.values()) s.sendWindow += delta;
+            for (const s of this.streams.values()) {
+              s.sendWindow += delta;
+              if (s.sendWindow > MAX_WINDOW) {
+                throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "stream window overflow");
+              }
+            }
           } else if (key === 5) {
             if (value < 16_384 || value > 16_777_215) {
               throw new ConnectionError(ERROR.PROTOCOL_ERROR, "bad MAX_FRAME_SIZE");
@@ -339,10 +370,25 @@ class Connection {
         }
         const increment = (((payload[0]! & 0x7f) << 24) >>> 0) + (payload[1]! << 16) +
           (payload[2]! << 8) + payload[3]!;
-        if (id === 0) this.#connSendWindow += increment;
-        else {
+        if (id === 0) {
+          if (increment === 0) throw new ConnectionError(ERROR.PROTOCOL_ERROR, "zero increment");
+          this.#connSendWindow += increment;
+          if (this.#connSendWindow > MAX_WINDOW) {
+            throw new ConnectionError(ERROR.FLOW_CONTROL_ERROR, "connection window overflow");
+          }
+        } else {
           const s = this.streams.get(id);
-          if (s !== undefined) s.sendWindow += increment;
+          if (s !== undefined) {
+            s.sendWindow += increment;
+            if (increment === 0 || s.sendWindow > MAX_WINDOW) {
+              // A stream error: that stream ends, the connection goes on.
+              this.#release(s);
+              const code = increment === 0 ? ERROR.PROTOCOL_ERROR : ERROR.FLOW_CONTROL_ERROR;
+              this.#frame(FRAME.RST_STREAM, 0, id, u32(code));
+              this.streams.delete(id);
+              return;
+            }
+          }
         }
         this.#drainPending();
         return;
@@ -429,7 +475,8 @@ class Connection {
     }
     this.#lastStream = id;
     if (this.#goingAway) return;
-    if (this.streams.size >= MAX_CONCURRENT_STREAMS) {
+    // Calls whose stream was reset still count: a rapid reset cannot pile up calls in flight.
+    if (this.streams.size + this.#orphans >= MAX_CONCURRENT_STREAMS) {
       this.#frame(FRAME.RST_STREAM, 0, id, u32(ERROR.REFUSED_STREAM));
       return;
     }
@@ -454,6 +501,8 @@ class Connection {
       sendWindow: this.#peerInitialWindow,
       pending: undefined,
       startedAt: Date.now(),
+      calling: false,
+      orphaned: false,
     };
     this.streams.set(id, s);
     if (method !== "POST" || !contentType.startsWith("application/grpc")) {
@@ -489,7 +538,13 @@ class Connection {
       }
     }
     this.#release(s);
+    s.calling = true;
     this.#methods.call(s.path, body, s.encoding).then((outcome) => {
+      s.calling = false;
+      if (s.orphaned) {
+        s.orphaned = false;
+        this.#orphans--;
+      }
       if (this.closed || this.streams.get(s.id) !== s) return; // reset or gone meanwhile
       if (outcome.frame === undefined) {
         this.#headers(s.id, errorHeaders(outcome.code, outcome.message), true);
@@ -546,6 +601,13 @@ class Connection {
   #frame(type: number, flags: number, stream: number, payload: Uint8Array): void {
     if (this.closed) return;
     this.#out.push(frameHeader(payload.length, type, flags, stream), payload);
+    this.#unsent += 9 + payload.length;
+    if (this.#unsent > MAX_CONNECTION_UNSENT) {
+      // The peer sends but does not read: holding its answers would grow without bound.
+      this.#out = [];
+      this.destroy();
+      return;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -567,6 +629,7 @@ class Connection {
     this.#writing = this.#writing.then(async () => {
       let written = 0;
       while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+      this.#unsent -= bytes.length;
     }).catch(() => {
       this.closed = true;
     });

@@ -9,40 +9,13 @@
 import assert from "node:assert/strict";
 import { parseRules } from "../../src/rules/parse_rules.ts";
 import { startTestRls } from "./_server.ts";
+import { callHeaders, concat, frame, PREFACE } from "./_h2_frames.ts";
 
 const RULES = parseRules([{
   name: "r.yaml",
   text:
     "domain: d\ndescriptors:\n  - key: k\n    rate_limit: { unit: hour, requests_per_unit: 5 }\n",
 }]);
-
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-function frame(type: number, flags: number, stream: number, payload: number[] = []): Uint8Array {
-  const n = payload.length;
-  return Uint8Array.from([
-    (n >> 16) & 0xff,
-    (n >> 8) & 0xff,
-    n & 0xff,
-    type,
-    flags,
-    (stream >>> 24) & 0x7f,
-    (stream >> 16) & 0xff,
-    (stream >> 8) & 0xff,
-    stream & 0xff,
-    ...payload,
-  ]);
-}
-
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 /** Sends `bytes`, reads what comes back until the server closes or `ms` pass. */
 async function exchange(port: number, bytes: Uint8Array, ms = 300): Promise<Uint8Array> {
@@ -83,23 +56,6 @@ function frameTypes(bytes: Uint8Array): number[] {
     pos += 9 + n;
   }
   return types;
-}
-
-// HEADERS for a gRPC call on stream `id` (literal fields, no Huffman), END_HEADERS.
-function callHeaders(id: number, flags = 0x4): Uint8Array {
-  const lit = (name: string, value: string) => [
-    0x00,
-    name.length,
-    ...new TextEncoder().encode(name),
-    value.length,
-    ...new TextEncoder().encode(value),
-  ];
-  return frame(0x1, flags, id, [
-    0x83, // :method POST
-    0x86, // :scheme http
-    ...lit(":path", "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"),
-    ...lit("content-type", "application/grpc"),
-  ]);
 }
 
 Deno.test("h2 transport: PING answered, SETTINGS acknowledged, misbehaving clients only lose their connection", async () => {
