@@ -66,7 +66,8 @@ export class RedisEvents implements ClusterEvents {
 
   /**
    * Opens the subscriber connection and subscribes. While `client` is connected, waits for the
-   * subscription (at most `timeoutMs`); while Redis is down (the node started without it), returns
+   * subscription at most `timeoutMs` (a refusal rejects; a slower answer logs
+   * `events_subscribe_slow` and the subscription completes in the background); while Redis is down (the node started without it), returns
    * at once and subscribes in the background as soon as Redis answers. The subscriber reconnects
    * and resubscribes by itself after an outage. Events sent before the subscription are missed,
    * which listeners tolerate (see the module doc).
@@ -112,7 +113,15 @@ export class RedisEvents implements ClusterEvents {
     try {
       const done = await withDeadline(subscribed, timeoutMs);
       if (done === DEADLINE_PASSED) {
-        throw new Error(`Redis pub/sub did not answer within ${timeoutMs} ms`);
+        // Slow, not refused (a loaded Redis, or a master just elected): the node starts anyway
+        // and the subscription completes in the background, as after an outage.
+        logger.warn("events_subscribe_slow", {
+          after_ms: timeoutMs,
+          note: "subscribing in the background; overrides still converge by polling",
+        });
+        subscribed.then(() => {
+          if (!events.#closed) logger.info("events_subscribed", { channel: events.channel });
+        }, () => {});
       }
     } catch (error) {
       await events.close();
