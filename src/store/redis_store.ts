@@ -82,25 +82,7 @@ export interface RedisStoreOptions {
    * @default {true}
    */
   coalesce?: boolean;
-  /**
-   * Which coalesced call a check may join, from the Redis key of its first limit (every key of
-   * one check shares a hash slot): checks of different partitions never share a script run, and
-   * their runs may be in any order (they share no key). Within a partition, read-only checks
-   * (peeks) and writing ones go in separate runs, in arrival order.
-   * @default {singlePartition}
-   */
-  partition?: Partition;
 }
-
-/**
- * Names the part of the keyspace a Redis key belongs to, for {@linkcode RedisStoreOptions.partition}.
- * On Redis Cluster a script may only touch keys of one slot, so a partition there would be the
- * key's slot (or the node serving it, with one call per slot).
- */
-export type Partition = (redisKey: string) => string;
-
-/** The default {@linkcode Partition}: one Redis, every check may share a call with any other. */
-export const singlePartition: Partition = () => "";
 
 /** One check on its way to Redis: its keys, its script arguments, and whether it only reads. */
 interface CheckCall {
@@ -154,7 +136,6 @@ export class RedisStore implements Store {
   readonly #checkBatch = new RedisScript(CHECK_BATCH_SCRIPT);
   readonly #checkBatchReadOnly = new RedisScript(CHECK_BATCH_READ_ONLY_SCRIPT);
   readonly #peek = new RedisScript(PEEK_SCRIPT);
-  readonly #partition: Partition;
   readonly #coalescer: Coalescer<CheckCall, RedisReply[]> | undefined;
   #status: StoreStatus = "up";
 
@@ -165,12 +146,15 @@ export class RedisStore implements Store {
     this.#scanBudgetFactor = options.scanBudgetFactor ?? PAGE_WORK_FACTOR;
     this.#reference = (options.keyLayout ?? "default") === "reference";
     this.#referenceDefaults = options.referenceDefaults ?? { limit: 100, windowMs: 60_000 };
-    this.#partition = options.partition ??
-      (this.#client.mode === "cluster" ? slotPartition : singlePartition);
+    // Checks of different lanes never share a script run: on a cluster a script may only touch
+    // the keys of one slot (every key of one check shares its slot), so a lane is a slot there.
+    const lane = this.#client.mode === "cluster"
+      ? (call: CheckCall) => slotPartition(call.keys[0]!)
+      : undefined;
     this.#coalescer = (options.coalesce ?? true)
       ? new Coalescer<CheckCall, RedisReply[]>({
         send: (calls) => this.#sendCalls(calls),
-        lane: (call) => this.#partition(call.keys[0]!),
+        ...(lane === undefined ? {} : { lane }),
         kind: (call) => `${call.readOnly ? "r" : "w"}${call.args[0]}`,
         weight: (call) => call.keys.length,
         maxWeight: COALESCE_MAX_WEIGHT,
